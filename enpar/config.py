@@ -1,0 +1,110 @@
+"""Every model and fine-tuning setting as a dataclass field; saved with each checkpoint and run.
+
+Defaults are the paper's / the authors' code (spec sections 2 and 4.4) except where section 7 recommends
+another reading; those fields say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a config from a dict, refusing unknown keys (a typo must not pass silently); missing keys
+    take the defaults, so older run folders still load."""
+    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - set(names)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown settings {sorted(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        if isinstance(value, list) and str(names[key].type).startswith("tuple"):
+            value = tuple(value)  # JSON has no tuples
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network (spec section 2): sentence encoder + span CNNs + FFs + heads."""
+
+    encoder: str = "minilm"  # 'minilm' (embedded all-MiniLM-L6-v2), a local folder or a cached hub name
+    encoder_dropout: float = 0.1  # extra dropout on encoder outputs (code: 0.1 fine-tuning, 0 pre-training)
+    dropout: float = 0.1  # CNN outputs and every FF output
+    entity_kernels: tuple[int, ...] = (2, 3, 4)
+    entity_channels: int = 100
+    entity_dim: int = 192
+    context_kernels: tuple[int, ...] = (3, 4, 5)
+    context_channels: int = 100
+    context_dim: int = 128
+    pair_dim: int = 256
+    # Empty contexts (spec 7.11, unified): a zero CNN vector goes into the context FF, in both stages.
+    empty_context: str = "zero"  # "zero" | "cnn" (the pre-training code's gelu(conv bias))
+    max_pieces: int | None = None  # pieces per encoder call incl. [CLS]/[SEP]; None = the encoder's limit
+    # Performance only (no effect on results): spans are sorted by width and convolved in groups of at
+    # most this many (span x padded width) columns, so one long context does not pad all the others.
+    cnn_group_columns: int = 4096
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Joint fine-tuning (spec section 4)."""
+
+    epochs: int = 200  # the paper's budget; the CLI's --epochs overrides it
+    batch_size: int = 32
+    eval_batch_size: int = 32
+    lr: float = 2.5e-5
+    layer_decay: float = 0.9  # encoder layer i gets lr * decay ** (n_layers - 1 - i)
+    # Spec 7.15: the code leaves the embeddings at the top rate; we give them layer 0's rate ("layer0").
+    embeddings_lr: str = "layer0"  # "layer0" | "top"
+    weight_decay: float = 0.01
+    no_decay_bias_norm: bool = True  # spec 7.10: exempt biases and LayerNorm weights (the code decays all)
+    adam_eps: float = 1e-6
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0
+    warmup: float = 0.2  # fraction of the scheduled steps
+    # The linear schedule spans this many epochs; None = `epochs` (the paper's code: always 200, so a
+    # 200-epoch run is identical, and a shorter run still warms up and decays fully).
+    schedule_epochs: int | None = None
+    schedule_k: float = 3.0  # scheduled sampling: p(e) = k / (k + exp((e - pretrain_epochs) / k))
+    pretrain_epochs: int = 5  # 0-based epochs e <= this always use gold candidates
+    eval_from_epoch: int = 5  # 1-based: dev evaluation after epoch 5 onwards (and always after the last)
+    patience: int = 100  # stop after this many dev evaluations without improvement
+    seed: int = 5216
+    bf16: bool = True  # autocast on GPU; ignored on CPU
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Label vocabularies; index 0 is always 'None' (no entity / no relation)."""
+
+    entity: tuple[str, ...] = ("None",)
+    relation: tuple[str, ...] = ("None",)  # 'TYPE@>' (head is the left span) / 'TYPE@<'
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entity": list(self.entity), "relation": list(self.relation)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Labels:
+        ent, rel = tuple(data.get("entity", ())), tuple(data.get("relation", ()))
+        if not ent or ent[0] != "None" or not rel or rel[0] != "None":
+            raise ValueError("label vocabularies must start with 'None'")
+        return cls(ent, rel)

@@ -1,0 +1,471 @@
+"""The ENPAR network (spec section 2) and the joint extraction model of fine-tuning (spec section 4.1).
+
+Shapes: B sentences, N words (padded), C encoder chunks of T word pieces, H encoder hidden size,
+S spans, P span pairs. A span is a row [sentence, start, end) of a LongTensor (S, 3), in words.
+
+    SentenceEncoder  any Hugging Face encoder; word vector = first sub-word's state     (B, N, H)
+    SpanCNN          reversed span -> Conv1d per kernel (padding k) -> gelu -> max       (S, 100 * kernels)
+    EntityEncoder    SpanCNN(2, 3, 4) -> FF(300 -> 192)                                  (S, 192)
+    ContextEncoder   SpanCNN(3, 4, 5) -> FF(300 -> 128); an empty span is a zero 300-vector
+    PairEncoder      FF([c_L; e1; c_M; e2; c_R] = 128+192+128+192+128 -> 256)          (P, 256)
+    EnparEncoder     the four above, state-dict prefixes encoder.{sentence,entity,context,pair}.*
+    JointModel       EnparEncoder + tagger (BIEOU) + entity typing + relation typing heads
+
+FF(i -> o) = Linear -> gelu -> LayerNorm(eps 1e-12) -> Dropout, Linear weights N(0, 0.02), zero bias.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from enpar.config import Labels, ModelConfig
+from enpar.encoding import resolve_encoder
+from enpar.schema import Entity, Relation
+from enpar.tagging import PAD_ID, TAGS, spans_from_ids
+
+if TYPE_CHECKING:
+    from enpar.data import Batch
+
+Span = tuple[int, int]
+
+
+def _init_linear(linear: nn.Linear) -> nn.Linear:
+    nn.init.normal_(linear.weight, std=0.02)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+class FF(nn.Module):
+    """Linear -> gelu -> LayerNorm -> Dropout (the spec's FF; activation before the norm)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.linear = _init_linear(nn.Linear(in_dim, out_dim))
+        self.norm = nn.LayerNorm(out_dim, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:  # (..., in) -> (..., out)
+        return self.dropout(self.norm(F.gelu(self.linear(x))))
+
+
+# --- sentence encoder -------------------------------------------------------------------------------
+
+
+class SentenceEncoder(nn.Module):
+    """A Hugging Face encoder read at each word's first sub-word (no pooling), plus dropout.
+
+    Long sentences arrive as several chunks (sliding windows, see enpar.data.collate); `word_index` says
+    which flattened chunk position holds each word's first piece, so windows are invisible here."""
+
+    def __init__(self, model: nn.Module, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.model = model
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, dropout: float = 0.1) -> SentenceEncoder:
+        from transformers import AutoModel
+
+        path = resolve_encoder(name_or_path)
+        try:  # the pooler is never used; leaving it out keeps DDP free of unused parameters
+            model = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        except TypeError:
+            model = AutoModel.from_pretrained(path)
+        return cls(model, dropout)
+
+    @classmethod
+    def from_config(cls, hf_config: Any, dropout: float = 0.1) -> SentenceEncoder:
+        """Same architecture, random weights (a checkpoint's state dict fills them in)."""
+        from transformers import AutoModel
+
+        try:
+            model = AutoModel.from_config(hf_config, add_pooling_layer=False)
+        except TypeError:
+            model = AutoModel.from_config(hf_config)
+        return cls(model, dropout)
+
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor, word_index: Tensor, word_mask: Tensor
+    ) -> Tensor:
+        # input_ids, attention_mask: (C, T); word_index: (B, N) into the flattened C*T positions
+        states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (C, T, H)
+        words = states.reshape(-1, states.shape[-1])[word_index]  # (B, N, H)
+        words = words * word_mask.unsqueeze(-1).to(words.dtype)  # padding words are exact zeros
+        return self.dropout(words)
+
+
+# --- span CNNs --------------------------------------------------------------------------------------
+
+
+def _width_groups(widths: list[int], max_columns: int) -> list[list[int]]:
+    """Span indices sorted by width and cut into groups whose (count x widest) stays under max_columns,
+    so short spans are never padded to the longest span of the batch."""
+    order = sorted(range(len(widths)), key=widths.__getitem__)
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        w = max(1, widths[i])
+        if current and (len(current) + 1) * w > max_columns:
+            groups.append(current)
+            current = []
+        current.append(i)
+    if current:
+        groups.append(current)
+    return groups
+
+
+class SpanCNN(nn.Module):
+    """Span [st, ed) -> (h_{ed-1}, ..., h_st) (reversed, as in the authors' code) -> per kernel k:
+    Conv1d(H -> channels, k, zero padding k on both sides) -> gelu -> max over all positions; concat; dropout.
+
+    Padding k keeps an all-zero window, so each channel is max(gelu(b), windows touching the span) and extra
+    zero columns never change the result: spans of one width group share one padded tensor exactly."""
+
+    def __init__(
+        self, in_dim: int, kernels: Sequence[int], channels: int, dropout: float, group_columns: int = 4096
+    ) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv1d(in_dim, channels, k, padding=k) for k in kernels)
+        self.output_dim = channels * len(kernels)
+        self.group_columns = group_columns
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, words: Tensor, spans: Tensor) -> Tensor:
+        # words: (B, N, H); spans: (S, 3) -> (S, channels * len(kernels))
+        if spans.shape[0] == 0:
+            return words.new_zeros(0, self.output_dim)
+        widths = (spans[:, 2] - spans[:, 1]).tolist()
+        pieces: list[Tensor] = []
+        order: list[int] = []
+        for group in _width_groups(widths, self.group_columns):
+            width = max(1, max(widths[i] for i in group))
+            sel = spans[torch.tensor(group, device=spans.device)]  # (g, 3)
+            offsets = torch.arange(width, device=spans.device)  # (W,)
+            positions = sel[:, 2:3] - 1 - offsets  # (g, W): ed-1, ed-2, ... (reversed)
+            valid = offsets < (sel[:, 2:3] - sel[:, 1:2])  # (g, W)
+            x = words[sel[:, 0:1], positions.clamp(min=0)]  # (g, W, H)
+            x = (x * valid.unsqueeze(-1).to(x.dtype)).transpose(1, 2)  # (g, H, W)
+            pieces.append(torch.cat([F.gelu(conv(x)).amax(dim=-1) for conv in self.convs], dim=-1))
+            order.extend(group)
+        out = torch.cat(pieces, dim=0)  # (S, out) in group order
+        if order != sorted(order):
+            inverse = torch.empty(len(order), dtype=torch.long)
+            inverse[torch.tensor(order)] = torch.arange(len(order))
+            out = out[inverse.to(out.device)]
+        return self.dropout(out)
+
+
+class EntityEncoder(nn.Module):
+    """Entity span -> SpanCNN(2, 3, 4 x 100) -> FF(300 -> 192)."""
+
+    def __init__(self, in_dim: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cnn = SpanCNN(
+            in_dim, cfg.entity_kernels, cfg.entity_channels, cfg.dropout, cfg.cnn_group_columns
+        )
+        self.ff = FF(self.cnn.output_dim, cfg.entity_dim, cfg.dropout)
+        self.output_dim = cfg.entity_dim
+
+    def forward(self, words: Tensor, spans: Tensor) -> Tensor:  # (B, N, H), (S, 3) -> (S, 192)
+        return self.ff(self.cnn(words, spans))
+
+
+class ContextEncoder(nn.Module):
+    """Context span -> SpanCNN(3, 4, 5 x 100) -> FF(300 -> 128). An empty context is a zero 300-vector
+    (spec 7.11, the fine-tuning rule, used in both stages) unless empty_context == "cnn"."""
+
+    def __init__(self, in_dim: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        if cfg.empty_context not in ("zero", "cnn"):
+            raise ValueError(f"empty_context must be 'zero' or 'cnn', not {cfg.empty_context!r}")
+        self.cnn = SpanCNN(
+            in_dim, cfg.context_kernels, cfg.context_channels, cfg.dropout, cfg.cnn_group_columns
+        )
+        self.ff = FF(self.cnn.output_dim, cfg.context_dim, cfg.dropout)
+        self.empty_zero = cfg.empty_context == "zero"
+        self.output_dim = cfg.context_dim
+
+    def forward(self, words: Tensor, spans: Tensor) -> Tensor:  # (B, N, H), (S, 3) -> (S, 128)
+        if not self.empty_zero:
+            return self.ff(self.cnn(words, spans))
+        nonempty = spans[:, 2] > spans[:, 1]
+        feats = words.new_zeros(spans.shape[0], self.cnn.output_dim)  # (S, 300)
+        if bool(nonempty.any()):
+            idx = nonempty.nonzero().squeeze(1)
+            feats = feats.index_copy(0, idx, self.cnn(words, spans[idx]).to(feats.dtype))
+        return self.ff(feats)
+
+
+class PairEncoder(nn.Module):
+    """FF([c_L; h_e1; c_M; h_e2; c_R] -> 256), e1 being the left entity."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.input_dim = 3 * cfg.context_dim + 2 * cfg.entity_dim  # 128+192+128+192+128 = 768
+        self.ff = FF(self.input_dim, cfg.pair_dim, cfg.dropout)
+        self.output_dim = cfg.pair_dim
+
+    def forward(
+        self, left_ctx: Tensor, ent1: Tensor, mid_ctx: Tensor, ent2: Tensor, right_ctx: Tensor
+    ) -> Tensor:
+        return self.ff(torch.cat([left_ctx, ent1, mid_ctx, ent2, right_ctx], dim=-1))  # (P, 256)
+
+
+def _unique_spans(spans: Tensor, n_words: int) -> tuple[Tensor, Tensor]:
+    """Unique rows of spans (S, 3) and the inverse index (S,): contexts are encoded once per span."""
+    base = n_words + 1
+    keys = (spans[:, 0] * base + spans[:, 1]) * base + spans[:, 2]
+    uniq, inverse = torch.unique(keys, return_inverse=True)
+    rows = torch.stack([uniq // (base * base), (uniq // base) % base, uniq % base], dim=1)
+    return rows, inverse
+
+
+class EnparEncoder(nn.Module):
+    """Everything ENPAR pre-trains: sentence, entity, context and pair encoders (no task heads)."""
+
+    def __init__(self, sentence: SentenceEncoder, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.sentence = sentence
+        self.entity = EntityEncoder(sentence.hidden_size, cfg)
+        self.context = ContextEncoder(sentence.hidden_size, cfg)
+        self.pair = PairEncoder(cfg)
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, hf_config: Any = None) -> EnparEncoder:
+        """With hf_config None, load the encoder's pre-trained weights (cfg.encoder); otherwise build the
+        same architecture with random weights, to be filled from a checkpoint."""
+        if hf_config is None:
+            sentence = SentenceEncoder.from_pretrained(cfg.encoder, cfg.encoder_dropout)
+        else:
+            sentence = SentenceEncoder.from_config(hf_config, cfg.encoder_dropout)
+        return cls(sentence, cfg)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.sentence.hidden_size
+
+    def words(
+        self, input_ids: Tensor, attention_mask: Tensor, word_index: Tensor, word_mask: Tensor
+    ) -> Tensor:
+        """(C, T) pieces -> (B, N, H) word vectors."""
+        return self.sentence(input_ids, attention_mask, word_index, word_mask)
+
+    def encode_batch(self, batch: Batch) -> Tensor:
+        """Word vectors (B, N, H) of an enpar.data.Batch."""
+        return self.sentence(batch.input_ids, batch.attention_mask, batch.word_index, batch.word_mask)
+
+    def entities(self, words: Tensor, spans: Tensor) -> Tensor:
+        """(B, N, H), spans (S, 3) -> entity vectors (S, 192)."""
+        return self.entity(words, spans)
+
+    def contexts(self, words: Tensor, spans: Tensor) -> Tensor:
+        """Context vectors (S, 128), each distinct span encoded once."""
+        if spans.shape[0] == 0:
+            return words.new_zeros(0, self.context.output_dim)
+        rows, inverse = _unique_spans(spans, words.shape[1])
+        return self.context(words, rows)[inverse]
+
+    def pairs(
+        self,
+        words: Tensor,
+        lengths: Tensor,
+        left: Tensor,
+        right: Tensor,
+        left_vectors: Tensor | None = None,
+        right_vectors: Tensor | None = None,
+    ) -> Tensor:
+        """Pair vectors (P, 256) for left (P, 3) and right (P, 3) entity spans of the same sentences, with
+        left.start <= right.start. lengths (B,) = words per sentence. Contexts: L = [0, e1.st),
+        M = [e1.ed, max(e1.ed, e2.st)) (empty when the two overlap), R = [e2.ed, n). Entity vectors are
+        computed (once per distinct span) unless given."""
+        if left.shape[0] == 0:
+            return words.new_zeros(0, self.pair.output_dim)
+        b = left[:, 0]
+        n = lengths.to(left.device)[b]
+        zero = torch.zeros_like(b)
+        ctx_spans = torch.cat(
+            [
+                torch.stack([b, zero, left[:, 1]], dim=1),
+                torch.stack([b, left[:, 2], torch.maximum(left[:, 2], right[:, 1])], dim=1),
+                torch.stack([b, torch.minimum(right[:, 2], n), n], dim=1),
+            ]
+        )  # (3P, 3)
+        ctx = self.contexts(words, ctx_spans)
+        c_left, c_mid, c_right = ctx.chunk(3, dim=0)
+        if left_vectors is None or right_vectors is None:
+            rows, inverse = _unique_spans(torch.cat([left, right]), words.shape[1])
+            ents = self.entities(words, rows)[inverse]
+            left_vectors, right_vectors = ents.chunk(2, dim=0)
+        return self.pair(c_left, left_vectors, c_mid, right_vectors, c_right)
+
+
+# --- joint model (fine-tuning) ----------------------------------------------------------------------
+
+
+@dataclass
+class JointOutput:
+    """What JointModel.forward returns; the loss fields are set iff gold was given."""
+
+    tag_logits: Tensor  # (B, N, 6) over TAGS
+    spans: Tensor  # (S, 3) entity candidates [sentence, start, end)
+    entity_logits: Tensor  # (S, n_entity_labels), index 0 = None
+    pairs: Tensor  # (P, 2) rows of `spans`: left, right (left.start < right.start)
+    relation_logits: Tensor  # (P, n_relation_labels), index 0 = None; 'TYPE@>' = left is the head
+    n_sentences: int
+    loss: Tensor | None = None
+    tag_loss: Tensor | None = None
+    entity_loss: Tensor | None = None
+    relation_loss: Tensor | None = None
+
+
+class JointModel(nn.Module):
+    """Span tagger -> typed entity candidates -> relation typing of every unordered candidate pair.
+
+    Training (gold given): entity candidates = spans decoded from the gold tags (if the sentence's
+    scheduled-sampling coin says gold) or from the predicted tags, plus all gold spans; relation candidates =
+    all start-ordered pairs of the gold entities (second coin) or of the predicted non-None entities, plus all
+    gold relation pairs. Prediction (no gold): predicted spans, their non-None types, and all their pairs."""
+
+    def __init__(self, encoder: EnparEncoder, labels: Labels) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.labels = labels
+        self.tagger = _init_linear(nn.Linear(encoder.hidden_size, len(TAGS)))
+        self.entity_head = _init_linear(nn.Linear(encoder.entity.output_dim, len(labels.entity)))
+        self.relation_head = _init_linear(nn.Linear(encoder.pair.output_dim, len(labels.relation)))
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, labels: Labels, hf_config: Any = None) -> JointModel:
+        return cls(EnparEncoder.build(cfg, hf_config), labels)
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.encoder.config
+
+    def forward(
+        self,
+        batch: Batch,
+        gold_tags: Sequence[bool] | None = None,
+        gold_entities: Sequence[bool] | None = None,
+    ) -> JointOutput:
+        """gold_tags[b] / gold_entities[b]: the scheduled-sampling coins of sentence b (default: False, i.e.
+        predictions + gold). Ignored when batch.gold is None."""
+        words = self.encoder.encode_batch(batch)  # (B, N, H)
+        n_sent = words.shape[0]
+        tag_logits = self.tagger(words)  # (B, N, 6)
+        gold = batch.gold
+        pred_tags = tag_logits.detach().float()
+        pred_tags[..., PAD_ID] = -math.inf
+        pred_ids = pred_tags.argmax(-1).tolist()  # (B, N) on the host: the chunker is Python
+        lengths = batch.lengths
+
+        # entity candidates: per sentence a list of spans (a dict keeps them unique and ordered)
+        cand: list[dict[Span, int]] = []  # span -> gold label index (0 = None)
+        for b in range(n_sent):
+            predicted = spans_from_ids(pred_ids[b][: lengths[b]])
+            if gold is None:
+                cand.append(dict.fromkeys(predicted, 0))
+                continue
+            g = gold[b]
+            source = g.tag_spans if (gold_tags is not None and gold_tags[b]) else predicted
+            spans = dict.fromkeys(source, 0)
+            spans.update(g.entities)  # every gold span, with its label
+            cand.append({s: g.entities.get(s, 0) for s in spans})
+        span_rows = [(b, st, ed) for b in range(n_sent) for st, ed in cand[b]]
+        device = words.device
+        spans_t = torch.tensor(span_rows, dtype=torch.long, device=device).reshape(-1, 3)  # (S, 3)
+        ent_vecs = self.encoder.entities(words, spans_t)  # (S, 192)
+        entity_logits = self.entity_head(ent_vecs)  # (S, n_ent)
+        ent_pred = entity_logits.detach().argmax(-1).tolist() if span_rows else []
+
+        # relation candidates: start-ordered pairs of an entity set, plus gold pairs
+        row_of = {row: i for i, row in enumerate(span_rows)}
+        predicted_entities: list[list[Span]] = [[] for _ in range(n_sent)]
+        for (b, st, ed), label in zip(span_rows, ent_pred, strict=True):
+            if label != 0:
+                predicted_entities[b].append((st, ed))
+        pair_rows: list[tuple[int, int]] = []
+        pair_labels: list[int] = []
+        for b in range(n_sent):
+            use_gold = gold is not None and gold_entities is not None and gold_entities[b]
+            ents = sorted(gold[b].entities) if use_gold else sorted(predicted_entities[b])  # type: ignore[index]
+            pairs: dict[tuple[Span, Span], int] = {}
+            for i, e1 in enumerate(ents):
+                for e2 in ents[i + 1 :]:
+                    if e1[0] < e2[0]:
+                        pairs[(e1, e2)] = 0
+            if gold is not None:
+                pairs.update(gold[b].pairs)
+                pairs = {p: gold[b].pairs.get(p, 0) for p in pairs}
+            for (e1, e2), label in pairs.items():
+                pair_rows.append((row_of[(b, *e1)], row_of[(b, *e2)]))
+                pair_labels.append(label)
+        pairs_t = torch.tensor(pair_rows, dtype=torch.long, device=device).reshape(-1, 2)  # (P, 2)
+        lengths_t = torch.tensor(lengths, dtype=torch.long, device=device)
+        pair_vecs = self.encoder.pairs(
+            words,
+            lengths_t,
+            spans_t[pairs_t[:, 0]],
+            spans_t[pairs_t[:, 1]],
+            ent_vecs[pairs_t[:, 0]],
+            ent_vecs[pairs_t[:, 1]],
+        )  # (P, 256)
+        relation_logits = self.relation_head(pair_vecs)  # (P, n_rel)
+        out = JointOutput(tag_logits, spans_t, entity_logits, pairs_t, relation_logits, n_sent)
+        if gold is not None:
+            tag_gold = batch.tag_ids  # (B, N), PAD where there is no word
+            out.tag_loss = F.cross_entropy(
+                tag_logits.float().reshape(-1, len(TAGS)), tag_gold.reshape(-1), ignore_index=PAD_ID
+            )
+            ent_gold = torch.tensor(
+                [cand[b][(st, ed)] for b, st, ed in span_rows], dtype=torch.long, device=device
+            )
+            out.entity_loss = _mean_ce(entity_logits, ent_gold)
+            out.relation_loss = _mean_ce(
+                relation_logits, torch.tensor(pair_labels, dtype=torch.long, device=device)
+            )
+            out.loss = out.tag_loss + out.entity_loss + out.relation_loss  # unweighted sum (spec 4.1)
+        return out
+
+    def decode(self, out: JointOutput) -> list[tuple[list[Entity], list[Relation]]]:
+        """Per sentence: entities whose predicted type is not None, and relations whose predicted label is
+        not None, restored to head -> tail order from the direction suffix."""
+        spans = out.spans.tolist()
+        ent_pred = out.entity_logits.argmax(-1).tolist() if spans else []
+        result: list[tuple[list[Entity], list[Relation]]] = [([], []) for _ in range(out.n_sentences)]
+        typed: dict[int, Entity] = {}
+        for i, ((b, st, ed), label) in enumerate(zip(spans, ent_pred, strict=True)):
+            if label != 0:
+                typed[i] = Entity(st, ed, self.labels.entity[label])
+                result[b][0].append(typed[i])
+        rel_pred = out.relation_logits.argmax(-1).tolist() if out.pairs.shape[0] else []
+        for (li, ri), label in zip(out.pairs.tolist(), rel_pred, strict=True):
+            if label == 0 or li not in typed or ri not in typed:
+                continue
+            rtype, _, direction = self.labels.relation[label].rpartition("@")
+            head, tail = (typed[li], typed[ri]) if direction == ">" else (typed[ri], typed[li])
+            result[spans[li][0]][1].append(Relation(head, tail, rtype))
+        return result
+
+
+def _mean_ce(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean cross-entropy; an empty candidate set contributes an exact 0 that still touches the head."""
+    if target.numel() == 0:
+        return logits.float().sum() * 0.0
+    return F.cross_entropy(logits.float(), target)
