@@ -114,6 +114,9 @@ def sentence_from_json(obj: Any, *, path: str | Path | None = None, line: int | 
         raise DataError("expected a list of strings", field="tokens", **where)
     if not tokens:
         raise DataError("a sentence needs at least one token", field="tokens", **where)
+    for key in ("entities", "relations"):
+        if not isinstance(obj.get(key) or [], list):  # a string or object would be iterated silently
+            raise DataError(f"expected a list, got {type(obj[key]).__name__}", field=key, **where)
     entities: list[Entity] = []
     by_span: dict[tuple[int, int], Entity] = {}
     for i, item in enumerate(obj.get("entities") or []):
@@ -141,6 +144,9 @@ def sentence_from_json(obj: Any, *, path: str | Path | None = None, line: int | 
                                 field=fld, **where)
         relations.append(Relation(by_span[head_span], by_span[tail_span], item[4]))
     sent_id = obj.get("id", default_id)
+    for key, value in (("id", sent_id), ("doc_id", obj.get("doc_id", ""))):
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise DataError(f"expected a string, got {value!r}", field=key, **where)
     meta = obj.get("meta") or {}
     if not isinstance(meta, dict):
         raise DataError("expected an object", field="meta", **where)
