@@ -1,0 +1,319 @@
+"""Finding checkpoints and splits, and cached loading: models as resources, predictions and data as data.
+
+Models load once per (checkpoint, weights file time) and are shared across sessions (st.cache_resource);
+predictions are cached by (checkpoint, text) (st.cache_data). torch is imported only when a model is
+loaded, so pages that only show metrics stay light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from enpar.schema import DataError, Sentence, read_jsonl
+
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+MAX_DEPTH = 5  # how deep under the runs folder to look for checkpoints
+CHUNK_CHARS = 2000  # pasted text is predicted in chunks of about this size (progress + bounded memory)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoints on disk
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """A checkpoint folder found under the runs folder, with what its config.json says."""
+
+    path: str
+    name: str
+    kind: str
+    role: str  # "enpar" (fine-tuned from a pre-trained ENPAR encoder), "baseline" or "pretrain"
+    stamp: float  # weights file time: a rewritten checkpoint is a new cache key
+    config: dict[str, Any]
+    error: str = ""  # set when config.json cannot be read
+
+    @property
+    def label(self) -> str:
+        tag = {"enpar": "ENPAR", "baseline": "BERT baseline"}.get(self.role, self.role)
+        return f"{self.name} ({tag})"
+
+
+def _find_key(obj: Any, names: tuple[str, ...]) -> Any:
+    """First non-empty value under any of `names`, searching nested dicts (configs nest by section)."""
+    if isinstance(obj, dict):
+        for name in names:
+            if obj.get(name):
+                return obj[name]
+        for value in obj.values():
+            found = _find_key(value, names)
+            if found:
+                return found
+    return None
+
+
+def describe_checkpoint(folder: Path, root: Path | None = None) -> CheckpointInfo:
+    """Read a checkpoint folder's config.json into a CheckpointInfo (never raises)."""
+    rel = str(folder.relative_to(root)) if root and folder.is_relative_to(root) else folder.name
+    stamp = (folder / WEIGHTS).stat().st_mtime if (folder / WEIGHTS).exists() else 0.0
+    try:
+        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise ValueError("expected a JSON object")
+    except (OSError, ValueError) as exc:
+        return CheckpointInfo(str(folder), rel, "?", "baseline", stamp, {}, f"{folder / CONFIG}: {exc}")
+    kind = str(config.get("kind", ""))
+    name = str(_find_key(config, ("name", "run_name")) or rel)
+    init = _find_key(config, ("init", "init_from", "pretrained", "init_checkpoint"))
+    if kind == "pretrain":
+        role = "pretrain"
+    elif init or re.search(r"enpar", f"{name} {rel}", re.IGNORECASE):
+        role = "enpar"
+    else:
+        role = "baseline"
+    return CheckpointInfo(str(folder), name, kind, role, stamp, config)
+
+
+def find_checkpoints(root: Path) -> list[CheckpointInfo]:
+    """Folders holding config.json + model.safetensors under root (evaluation outputs skipped)."""
+    if not root.is_dir():
+        return []
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).relative_to(root).parts)
+        # skip hidden folders, evaluation outputs and save_checkpoint's temporary .partial / .old copies
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.startswith(".") and d != "evaluations" and not d.endswith((".partial", ".old"))
+        )
+        if depth >= MAX_DEPTH:
+            dirnames.clear()
+        if CONFIG in filenames and WEIGHTS in filenames:
+            found.append(describe_checkpoint(Path(dirpath), root))
+    return sorted(found, key=lambda c: c.name)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def cached_checkpoints(root: str) -> list[CheckpointInfo]:
+    return find_checkpoints(Path(root))
+
+
+def predictable(checkpoints: list[CheckpointInfo]) -> list[CheckpointInfo]:
+    return [c for c in checkpoints if c.role != "pretrain"]
+
+
+def default_pair(checkpoints: list[CheckpointInfo]) -> tuple[str | None, str | None]:
+    """A = the newest BERT baseline, B = the newest ENPAR model (falling back to whatever exists)."""
+    usable = sorted(predictable(checkpoints), key=lambda c: -c.stamp)
+    if not usable:
+        return None, None
+    baseline = next((c.path for c in usable if c.role == "baseline"), None)
+    enpar = next((c.path for c in usable if c.role == "enpar"), None)
+    a = baseline or usable[0].path
+    b = enpar or next((c.path for c in usable if c.path != a), a)
+    return a, b
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Models and predictions
+
+
+def weights_stamp(checkpoint: str) -> float:
+    try:
+        return (Path(checkpoint) / WEIGHTS).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _load_predictor(checkpoint: str, stamp: float) -> Any:
+    from enpar.predict import Predictor  # torch: imported on first use only
+
+    return Predictor.from_checkpoint(checkpoint)
+
+
+def load_predictor(checkpoint: str) -> Any:
+    """The checkpoint's Predictor, loaded once per weights file (shared across sessions; never mutated)."""
+    return _load_predictor(checkpoint, weights_stamp(checkpoint))
+
+
+def split_text(text: str, *, max_chars: int = CHUNK_CHARS) -> list[str]:
+    """Cut a paste into chunks of whole lines (or, for huge lines, whole sentences) of ~max_chars.
+
+    Only where to cut is decided here; the Predictor still splits sentences itself with spaCy.
+    """
+    pieces: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if len(line) <= max_chars:
+            pieces.append(line)
+            continue
+        sentences = re.split(r"(?<=[.!?。！？])\s+", line)
+        for sent in sentences:  # a sentence longer than max_chars is cut at whitespace
+            while len(sent) > max_chars:
+                cut = sent.rfind(" ", 0, max_chars)
+                cut = cut if cut > 0 else max_chars
+                pieces.append(sent[:cut])
+                sent = sent[cut:].lstrip()
+            if sent.strip():
+                pieces.append(sent)
+    chunks: list[str] = []
+    for piece in pieces:
+        if chunks and len(chunks[-1]) + len(piece) + 1 <= max_chars:
+            chunks[-1] += "\n" + piece
+        else:
+            chunks.append(piece)
+    return chunks
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def _predict_chunk(checkpoint: str, stamp: float, text: str) -> list[Sentence]:
+    return list(load_predictor(checkpoint).predict(text))
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def _predict_tokens(checkpoint: str, stamp: float, sent_id: str, tokens: tuple[str, ...]) -> Sentence:
+    (out,) = load_predictor(checkpoint).predict_sentences([Sentence(sent_id, tokens)])
+    return out
+
+
+def predict_text(
+    checkpoint: str, text: str, *, progress: Callable[[int, int], None] | None = None
+) -> list[Sentence]:
+    """Predictions for a paste of any size, chunk by chunk (each chunk cached by (checkpoint, text)).
+
+    Sentence ids are renumbered s1, s2, ... over the whole paste so both systems' sentences line up.
+    """
+    chunks = split_text(text)
+    stamp = weights_stamp(checkpoint)
+    out: list[Sentence] = []
+    for i, chunk in enumerate(chunks):
+        out.extend(_predict_chunk(checkpoint, stamp, chunk))
+        if progress:
+            progress(i + 1, len(chunks))
+    return [dataclasses.replace(s, id=f"s{i + 1}") for i, s in enumerate(out)]
+
+
+def predict_sentence(checkpoint: str, sentence: Sentence) -> Sentence:
+    """Predictions on a dataset sentence's own tokens (so they line up with its gold)."""
+    return _predict_tokens(checkpoint, weights_stamp(checkpoint), sentence.id, sentence.tokens)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data files
+
+
+def file_stamp(path: str | Path) -> float:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=1)
+def _splits(root: str | None) -> dict[str, str]:
+    try:
+        from enpar.datasets import find_splits
+    except ImportError:  # the data layer is not there (yet): no splits to offer
+        return {}
+    return {name: str(path) for name, path in find_splits(root).items()}
+
+
+def find_splits() -> dict[str, str]:
+    """{"scierc/dev": "/path/dev.json", ...} under $ENPAR_DATA (or ../shared/data)."""
+    return _splits(os.environ.get("ENPAR_DATA"))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _read_dataset(path: str, stamp: float) -> list[Sentence]:
+    from enpar.readers import read_dataset
+
+    return read_dataset(path)
+
+
+def read_dataset(path: str | Path) -> list[Sentence]:
+    """A dataset file (any supported format); raises DataError naming file, line and field."""
+    if not Path(path).exists():
+        raise DataError("file not found", path=path)
+    return _read_dataset(str(path), file_stamp(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _read_predictions(path: str, stamp: float) -> list[Sentence]:
+    return read_jsonl(path)
+
+
+def read_predictions(path: str | Path) -> list[Sentence]:
+    """A predictions.jsonl (canonical records)."""
+    if not Path(path).exists():
+        raise DataError("file not found", path=path)
+    return _read_predictions(str(path), file_stamp(path))
+
+
+def symmetric_labels(dataset_path: str | Path | None) -> frozenset[str]:
+    if not dataset_path:
+        return frozenset()
+    try:
+        from enpar.datasets import symmetric_labels_for
+    except ImportError:
+        return frozenset()
+    return symmetric_labels_for(dataset_path)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _report(
+    gold_path: str,
+    gold_stamp: float,
+    pred_paths: tuple[str, ...],
+    pred_stamps: tuple[float, ...],
+    names: tuple[str, ...],
+    symmetric: str,
+    convention: str,
+    n_bootstrap: int,
+) -> dict[str, Any]:
+    from enpar import metrics
+
+    gold = read_dataset(gold_path)
+    preds = [read_predictions(p) for p in pred_paths]
+    return metrics.report(
+        gold,
+        preds[0],
+        vs=preds[1] if len(preds) > 1 else None,
+        names=names,
+        symmetric=symmetric,
+        symmetric_labels=symmetric_labels(gold_path),
+        breakdown_convention=convention,
+        n_bootstrap=n_bootstrap,
+    )
+
+
+def compute_report(
+    gold_path: str,
+    pred_paths: list[str],
+    names: list[str],
+    *,
+    symmetric: str,
+    convention: str,
+    n_bootstrap: int,
+) -> dict[str, Any]:
+    """metrics.report for one system or two on a gold split, cached by files and options."""
+    return _report(
+        gold_path,
+        file_stamp(gold_path),
+        tuple(pred_paths),
+        tuple(file_stamp(p) for p in pred_paths),
+        tuple(names),
+        symmetric,
+        convention,
+        n_bootstrap,
+    )

@@ -1,0 +1,243 @@
+"""A metrics report (enpar.metrics.report) -> tables (DataFrames) and interactive plotly charts.
+
+No Streamlit here: pages decide where things go, these functions only shape the numbers.
+Scores are shown as percentages with one decimal, as in the paper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+CONVENTION_TITLES = {
+    "entity": "Entity",
+    "relation": "Relation (boundaries)",
+    "relation_strict": "Relation (exactly)",
+}
+BREAKDOWN_TITLES = {
+    "distance": "F1 by distance between the pair (words; Fig. 7a)",
+    "n_relations": "F1 by gold relations per sentence (Fig. 7b)",
+    "n_entities": "F1 by gold entities per sentence (Fig. 8)",
+    "length": "F1 by sentence length (words; Fig. 9)",
+}
+SYSTEM_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+CHART_CONFIG = {  # plotly's modebar: PNG download at 2x, no logo
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+
+
+def pct(x: float | None) -> float | None:
+    return None if x is None else round(100 * x, 1)
+
+
+def f1_ci(entry: dict[str, Any]) -> list[float] | None:
+    """The F1 interval of a score entry: `ci` is either [lo, hi] (F1) or {"f1": [lo, hi], ...}."""
+    ci = entry.get("ci")
+    if isinstance(ci, dict):
+        ci = ci.get("f1")
+    return list(ci) if ci else None
+
+
+def _ci_text(ci: list[float] | None) -> str:
+    return f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
+
+
+def system_names(rep: dict[str, Any]) -> list[str]:
+    return list(rep.get("systems", {}))
+
+
+def overall_table(rep: dict[str, Any]) -> pd.DataFrame:
+    """Entity / Relation / Relation exactly, micro and macro, per system, with the micro F1 CI."""
+    rows = []
+    for conv, title in CONVENTION_TITLES.items():
+        for name, sysrep in rep["systems"].items():
+            table = sysrep["scores"][conv]
+            for avg in ("micro", "macro"):
+                entry = table[avg]
+                rows.append(
+                    {
+                        "convention": title,
+                        "average": avg,
+                        "system": name,
+                        "P": pct(entry["precision"]),
+                        "R": pct(entry["recall"]),
+                        "F1": pct(entry["f1"]),
+                        "F1 95% CI": _ci_text(f1_ci(entry)) if avg == "micro" else "",
+                        "tp": entry.get("tp"),
+                        "predicted": entry.get("n_pred"),
+                        "gold": entry.get("n_gold"),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def paired_table(rep: dict[str, Any]) -> pd.DataFrame | None:
+    """The paired significance test of A vs B per convention (None for a single system)."""
+    paired = rep.get("paired_test")
+    if not paired:
+        return None
+    rows = []
+    for conv, title in CONVENTION_TITLES.items():
+        test = paired.get(conv)
+        if not test:
+            continue
+        rows.append(
+            {
+                "convention": title,
+                f"F1 {test['a']}": pct(test["value_a"]),
+                f"F1 {test['b']}": pct(test["value_b"]),
+                "Δ (A − B)": pct(test["delta"]),
+                "Δ 95% CI": _ci_text(test.get("delta_ci")),
+                "p-value": None if test.get("p_value") is None else round(test["p_value"], 4),
+                "method": test.get("method") or "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def per_type_table(rep: dict[str, Any], convention: str) -> pd.DataFrame:
+    """The paper's Tables 6/7: per type, gold support and each system's P/R/F1 and predicted count."""
+    names = system_names(rep)
+    labels = sorted({lab for n in names for lab in rep["systems"][n]["scores"][convention]["per_type"]})
+    rows = []
+    for label in labels:
+        row: dict[str, Any] = {"type": label}
+        for name in names:
+            entry = rep["systems"][name]["scores"][convention]["per_type"].get(label)
+            row.setdefault("gold", entry["n_gold"] if entry else 0)
+            row[f"{name} P"] = pct(entry["precision"]) if entry else None
+            row[f"{name} R"] = pct(entry["recall"]) if entry else None
+            row[f"{name} F1"] = pct(entry["f1"]) if entry else None
+            row[f"{name} predicted"] = entry["n_pred"] if entry else 0
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    return df.sort_values("gold", ascending=False, kind="stable") if not df.empty else df
+
+
+def breakdown_frame(rep: dict[str, Any], by: str) -> pd.DataFrame:
+    """One row per (bucket, system): P/R/F1, the F1 CI and the bucket's support."""
+    section = rep["breakdowns"][by]
+    rows = []
+    for order, row in enumerate(section["rows"]):
+        for name, entry in row["systems"].items():
+            ci = f1_ci(entry)
+            rows.append(
+                {
+                    "order": order,
+                    "bucket": row["bucket"],
+                    "support": row["support"],
+                    "unit": row.get("unit", section.get("unit", "")),
+                    "system": name,
+                    "P": pct(entry["precision"]),
+                    "R": pct(entry["recall"]),
+                    "F1": pct(entry["f1"]),
+                    "F1 CI low": pct(ci[0]) if ci else None,
+                    "F1 CI high": pct(ci[1]) if ci else None,
+                    "tp": entry["tp"],
+                    "predicted": entry["n_pred"],
+                    "gold": entry["n_gold"],
+                }
+            )
+    df = pd.DataFrame(rows)
+    numeric = ["P", "R", "F1", "F1 CI low", "F1 CI high"]
+    if not df.empty:  # all-None columns (empty buckets) would stay object dtype and break arithmetic
+        df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce")
+    return df
+
+
+def breakdown_figure(df: pd.DataFrame, *, title: str, convention: str) -> go.Figure:
+    """Grouped bars of F1 per bucket, one colour per system, CI whiskers, support under each bucket."""
+    fig = go.Figure()
+    if df.empty:
+        return fig
+    buckets = df.drop_duplicates("bucket").sort_values("order")
+    ticks = [f"{b}<br><sub>n={s}</sub>" for b, s in zip(buckets["bucket"], buckets["support"], strict=True)]
+    tick_of = dict(zip(buckets["bucket"], ticks, strict=True))
+    for i, (name, part) in enumerate(df.groupby("system", sort=False)):
+        part = part.sort_values("order")
+        has_ci = part["F1 CI low"].notna().any()
+        fig.add_bar(
+            name=str(name),
+            x=[tick_of[b] for b in part["bucket"]],
+            y=part["F1"],
+            marker_color=SYSTEM_COLOURS[i % len(SYSTEM_COLOURS)],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": (part["F1 CI high"] - part["F1"]).tolist(),
+                "arrayminus": (part["F1"] - part["F1 CI low"]).tolist(),
+                "visible": bool(has_ci),
+            },
+            customdata=part[
+                ["P", "R", "tp", "predicted", "gold", "support", "F1 CI low", "F1 CI high"]
+            ].values,
+            hovertemplate=(
+                f"<b>{name}</b> %{{x}}<br>F1 %{{y:.1f}}"
+                " (95% CI %{customdata[6]:.1f}–%{customdata[7]:.1f})"
+                "<br>P %{customdata[0]:.1f} · R %{customdata[1]:.1f}<br>tp %{customdata[2]} · predicted "
+                "%{customdata[3]} · gold %{customdata[4]}<br>support %{customdata[5]}<extra></extra>"
+            ),
+        )
+    unit = str(df["unit"].iloc[0])
+    fig.update_layout(
+        title={
+            "text": f"{title}<br><sub>{CONVENTION_TITLES.get(convention, convention)} F1 · "
+            f"support n = {unit} · whiskers: 95% bootstrap CI</sub>"
+        },
+        barmode="group",
+        yaxis={"title": "F1 (%)", "range": [0, 105]},
+        xaxis={"title": None},
+        legend={"orientation": "h", "y": -0.25},
+        margin={"t": 70, "b": 40, "l": 50, "r": 10},
+        height=380,
+    )
+    return fig
+
+
+def taxonomy_frame(rep: dict[str, Any]) -> pd.DataFrame:
+    """Relation error categories, per system and side (predicted / gold relations)."""
+    rows = []
+    for name, sysrep in rep["systems"].items():
+        tax = sysrep.get("taxonomy") or {}
+        for side in ("pred", "gold"):
+            total = sum((tax.get(side) or {}).values()) or 1
+            for category, n in (tax.get(side) or {}).items():
+                rows.append(
+                    {
+                        "system": name,
+                        "side": "predicted relations" if side == "pred" else "gold relations",
+                        "category": category,
+                        "count": n,
+                        "share %": round(100 * n / total, 1),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def taxonomy_figure(df: pd.DataFrame) -> go.Figure:
+    """Grouped bars: each error category's count for each system, predicted and gold side by side."""
+    fig = go.Figure()
+    if df.empty:
+        return fig
+    for i, ((name, side), part) in enumerate(df.groupby(["system", "side"], sort=False)):
+        fig.add_bar(
+            name=f"{name} · {side}",
+            x=part["category"],
+            y=part["count"],
+            marker_color=SYSTEM_COLOURS[(i // 2) % len(SYSTEM_COLOURS)],
+            marker_pattern_shape="" if side.startswith("predicted") else "/",
+            customdata=part[["share %"]].values,
+            hovertemplate=f"<b>{name}</b> {side}<br>%{{x}}: %{{y}} (%{{customdata[0]}}%)<extra></extra>",
+        )
+    fig.update_layout(
+        title={"text": "Relation error taxonomy (relation exactly)"},
+        barmode="group",
+        yaxis={"title": "relations"},
+        legend={"orientation": "h", "y": -0.3},
+        margin={"t": 50, "b": 40, "l": 50, "r": 10},
+        height=380,
+    )
+    return fig

@@ -1,0 +1,76 @@
+"""Every st.session_state key the app uses, with its default, in one place.
+
+Sidebar widgets live in the entrypoint (streamlit_app.py), so their keys survive page switches; pages read
+them through the constants below instead of spelling key strings themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RUNS_ENV = "ENPAR_RUNS"
+
+# Sidebar (shared by all pages).
+CKPT_A = "sb_ckpt_a"  # checkpoint folder (str) of system A
+CKPT_B = "sb_ckpt_b"  # checkpoint folder (str) of system B
+SPLIT = "sb_split"  # dataset split name from enpar.datasets.find_splits(), e.g. "scierc/dev"
+EVAL_WHICH = "sb_eval_which"  # which checkpoints the sidebar's "Evaluate" button runs
+LAST_STARTED = "sb_last_started"  # ids of the runs the sidebar started last (for a confirmation line)
+
+# Compare.
+CMP_SOURCE = "cmp_source"  # "Paste text" | "Dataset sentence"
+CMP_TEXT = "cmp_text"
+CMP_INDEX = "cmp_index"  # index of the dataset sentence
+
+# Breakdown and Examples (same conventions on both pages).
+BD_SOURCE = "bd_source"  # "A vs B" | "One run"
+BD_RUN = "bd_run"  # run id picked on Breakdown (set by Runs' "Open in Breakdown")
+CONVENTION = "bd_convention"  # "relation" | "relation_strict"
+SYMMETRIC = "bd_symmetric"  # "directed" | "unordered" | "doubled"
+
+EX_CATEGORY = "ex_category"
+EX_LABEL = "ex_label"
+EX_BUCKET_BY = "ex_bucket_by"
+EX_BUCKET = "ex_bucket"
+EX_PAGE = "ex_page"
+
+DEFAULTS: dict[str, Any] = {
+    EVAL_WHICH: "A and B",
+    LAST_STARTED: [],
+    CMP_SOURCE: "Paste text",
+    CMP_TEXT: "",
+    CMP_INDEX: 0,
+    BD_SOURCE: "A vs B",
+    CONVENTION: "relation_strict",
+    SYMMETRIC: "directed",
+    EX_CATEGORY: "Any disagreement",
+    EX_LABEL: "(all)",
+    EX_BUCKET_BY: "distance",
+    EX_BUCKET: "(all)",
+    EX_PAGE: 1,
+}
+
+
+def init_state() -> None:
+    """Set every missing key to its default (checkpoint and split defaults are set by the sidebar).
+
+    Re-assigning the keys each run detaches them from their widgets, so a page's inputs (e.g. the pasted
+    text) survive switching to another page, where Streamlit would otherwise drop unrendered widget state.
+    """
+    for key, value in DEFAULTS.items():
+        st.session_state[key] = st.session_state.get(key, value)
+
+
+def runs_dir() -> Path:
+    """The runs folder: $ENPAR_RUNS, or runs/ in the project."""
+    env = os.environ.get(RUNS_ENV)
+    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "runs"
+
+
+def get(key: str, default: Any = None) -> Any:
+    return st.session_state.get(key, DEFAULTS.get(key, default))

@@ -1,0 +1,215 @@
+"""The shared frame: sidebar pickers and run controls, and the messages every page uses.
+
+UI helpers are keyword-only; widget keys come from app.state so pages never clash.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from pathlib import Path
+
+import streamlit as st
+
+from app import loading, runs, state
+from enpar.schema import DataError
+
+log = logging.getLogger("enpar.app")
+EVAL_CHOICES = ("A", "B", "A and B")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Messages
+
+
+def show_error(exc: BaseException, *, what: str) -> None:
+    """An error as a readable message (file, line, field when known), never a traceback on the page."""
+    log.warning("%s: %s", what, exc, exc_info=exc)  # the traceback goes to the server log only
+    lines = [f"**{what}**", "", f"`{type(exc).__name__}`: {exc}"]
+    if isinstance(exc, DataError):
+        parts = [
+            f"file `{exc.path}`" if exc.path else "",
+            f"line {exc.line}" if exc.line else "",
+            f"field `{exc.field}`" if exc.field else "",
+        ]
+        where = ", ".join(p for p in parts if p)
+        if where:
+            lines += ["", f"Where: {where}. Problem: {exc.reason}"]
+    st.error("\n".join(lines), icon="⚠️")
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(state.PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def make_checkpoint_commands() -> str:
+    """The exact shell commands that create a baseline and an ENPAR checkpoint where the app looks."""
+    root = _display_path(state.runs_dir())
+    splits = loading.find_splits()
+    data = Path(splits["scierc/train"]).parent if "scierc/train" in splits else Path("../shared/data/scierc")
+    data_s = shlex.quote(_display_path(data))
+    r = shlex.quote(root)
+    return "\n".join(
+        [
+            "# 1. the BERT baseline (checkpoint A)",
+            f"enpar finetune --train {data_s}/train.json --dev {data_s}/dev.json --out {r}/bert-baseline",
+            "# 2. ENPAR: annotate a corpus, pre-train, fine-tune from it (checkpoint B)",
+            f"enpar annotate ../shared/data/wikitext2_raw/wiki.valid.raw --out {r}/corpus.jsonl",
+            f"enpar pretrain --corpus {r}/corpus.jsonl --out {r}/enpar-pretrain",
+            f"enpar finetune --init {r}/enpar-pretrain --train {data_s}/train.json --dev {data_s}/dev.json "
+            f"--out {r}/enpar",
+        ]
+    )
+
+
+def no_checkpoint_help() -> None:
+    """Say there is no checkpoint yet, where the app looked, and how to make one."""
+    st.warning(
+        f"No checkpoint found under the runs folder `{state.runs_dir()}` (a checkpoint is a folder holding "
+        "`config.json` and `model.safetensors`). Set `ENPAR_RUNS` to look elsewhere, or make one:",
+        icon="🔎",
+    )
+    st.code(make_checkpoint_commands(), language="bash")
+    st.caption("Then reload this page: new checkpoints are picked up within a few seconds.")
+
+
+def checkpoints() -> list[loading.CheckpointInfo]:
+    """Checkpoints usable for prediction, found under the runs folder."""
+    return loading.predictable(loading.cached_checkpoints(str(state.runs_dir())))
+
+
+def checkpoint_label(path: str | None) -> str:
+    by_path = {c.path: c.label for c in loading.cached_checkpoints(str(state.runs_dir()))}
+    return by_path.get(path or "", Path(path or "?").name)
+
+
+def require_pair() -> tuple[str, str] | None:
+    """(checkpoint A, checkpoint B) from the sidebar, or None after showing how to make one."""
+    a, b = st.session_state.get(state.CKPT_A), st.session_state.get(state.CKPT_B)
+    if not a or not b:
+        no_checkpoint_help()
+        return None
+    return a, b
+
+
+def selected_split() -> tuple[str, str] | None:
+    """(split name, file path) picked in the sidebar, if any."""
+    name = st.session_state.get(state.SPLIT)
+    path = loading.find_splits().get(name or "")
+    return (name, path) if name and path else None
+
+
+def no_split_help() -> None:
+    st.info(
+        "No dataset split found. Put data folders (e.g. `scierc/{train,dev,test}.json`) under `$ENPAR_DATA` "
+        "or `../shared/data`, then pick a split in the sidebar.",
+        icon="📂",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sidebar (rendered by the entrypoint on every page)
+
+
+def _keep_valid(key: str, options: list[str], default: str | None) -> None:
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
+def sidebar() -> None:
+    """Checkpoint A/B and split pickers, plus evaluation-run controls."""
+    found = checkpoints()
+    with st.sidebar:
+        st.subheader("Systems")
+        if found:
+            paths = [c.path for c in found]
+            labels = {c.path: c.label for c in found}
+            a_default, b_default = loading.default_pair(found)
+            _keep_valid(state.CKPT_A, paths, a_default)
+            _keep_valid(state.CKPT_B, paths, b_default)
+            st.selectbox(
+                "Checkpoint A",
+                paths,
+                key=state.CKPT_A,
+                format_func=labels.__getitem__,
+                help="Default: the newest BERT baseline under the runs folder.",
+            )
+            st.selectbox(
+                "Checkpoint B",
+                paths,
+                key=state.CKPT_B,
+                format_func=labels.__getitem__,
+                help="Default: the newest ENPAR model under the runs folder.",
+            )
+        else:
+            st.session_state[state.CKPT_A] = st.session_state[state.CKPT_B] = None
+            st.warning("No checkpoint found yet.")
+        st.caption(f"Runs folder: `{state.runs_dir()}`")
+
+        splits = loading.find_splits()
+        if splits:
+            names = list(splits)
+            default = next((n for n in names if n.endswith("/test")), names[0])
+            _keep_valid(state.SPLIT, names, default)
+            st.selectbox(
+                "Gold split",
+                names,
+                key=state.SPLIT,
+                help="Gold for Compare's dataset sentences, Breakdown and Examples.",
+            )
+        else:
+            st.session_state[state.SPLIT] = None
+            st.caption("No dataset split found (`$ENPAR_DATA` or `../shared/data`).")
+        _eval_controls(found, splits)
+
+
+def _eval_controls(found: list[loading.CheckpointInfo], splits: dict[str, str]) -> None:
+    st.subheader("Evaluation run")
+    ready = bool(found and splits)
+    st.segmented_control("Evaluate", EVAL_CHOICES, key=state.EVAL_WHICH, disabled=not ready, required=True)
+    if st.button(
+        "Start evaluation",
+        key="sb_eval_start",
+        type="primary",
+        disabled=not ready,
+        help="Runs `enpar evaluate` on the gold split in the background; see Runs.",
+    ):
+        st.session_state[state.LAST_STARTED] = start_evaluations(
+            st.session_state.get(state.EVAL_WHICH) or "A and B"
+        )
+    store = run_store()
+    active = [r for r in store.runs(limit=50) if r.active]
+    started = st.session_state.get(state.LAST_STARTED) or []
+    if started:
+        st.success(f"Started run{'s' if len(started) > 1 else ''} " + ", ".join(f"#{i}" for i in started))
+    if active:
+        st.caption(f"{len(active)} run{'s' if len(active) > 1 else ''} in progress")
+    if started or active:
+        st.page_link("pages/runs.py", label="Follow on Runs", icon="⏱️")
+
+
+def run_store() -> runs.RunStore:
+    store = runs.RunStore.for_runs_dir(state.runs_dir())
+    runs.reconcile(store)  # cheap; closes runs whose worker vanished while the app was down
+    return store
+
+
+def start_evaluations(which: str) -> list[int]:
+    """Start one background run per chosen checkpoint on the sidebar's split; returns the run ids."""
+    split = selected_split()
+    if split is None:
+        return []
+    name, path = split
+    chosen = {"A": [state.CKPT_A], "B": [state.CKPT_B]}.get(which, [state.CKPT_A, state.CKPT_B])
+    ckpts = list(dict.fromkeys(st.session_state.get(k) for k in chosen if st.session_state.get(k)))
+    store = run_store()
+    started = []
+    for ckpt in ckpts:
+        run = runs.start_run(
+            store, checkpoint=ckpt, checkpoint_name=checkpoint_label(ckpt), dataset=path, split=name
+        )
+        started.append(run.id)
+    return started

@@ -1,0 +1,22 @@
+"""ENPAR Studio: the frame (page config, shared sidebar) and the router over the page files in pages/.
+
+Run with `streamlit run streamlit_app.py`. Checkpoints come from $ENPAR_RUNS (default: runs/ here),
+gold splits from $ENPAR_DATA (default: ../shared/data).
+"""
+
+import streamlit as st
+
+from app import state, ui
+
+st.set_page_config(page_title="ENPAR Studio", page_icon="🧩", layout="wide")
+state.init_state()
+
+pages = [
+    st.Page("pages/compare.py", title="Compare", icon="🔍", default=True),
+    st.Page("pages/breakdown.py", title="Breakdown", icon="📊"),
+    st.Page("pages/examples.py", title="Examples", icon="🧾"),
+    st.Page("pages/runs.py", title="Runs", icon="⏱️"),
+]
+page = st.navigation(pages)
+ui.sidebar()
+page.run()
