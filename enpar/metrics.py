@@ -1,0 +1,640 @@
+"""The evaluation engine: P/R/F1 conventions, breakdowns, uncertainty and a relation error taxonomy.
+
+Pure Python (the app shows metrics without torch). Conventions, each reported under its own name:
+
+- `entity`: exact (start, end, type) match.
+- `relation` ("boundaries", the paper's "Relation"): both argument spans, direction and relation type;
+  entity types are ignored.
+- `relation_strict` (the paper's "Relation (exactly)"): also both argument entity types.
+
+Symmetric relation labels (dataset metadata) are handled by `symmetric`:
+`directed` (default, the paper: a reversed pair is FP + FN), `unordered` (a symmetric relation is counted
+once whatever its direction, in gold and predictions alike) or `doubled` (PL-Marker: each symmetric
+relation counts in both directions, in gold and predictions alike). Matching uses sets per sentence, so
+duplicates collapse, as in the paper's code.
+
+Scores are fractions in [0, 1]. Zero division: nothing predicted and nothing to find scores 1.0 (gold
+against itself is perfect even without relations); any other empty denominator gives 0. Breakdown buckets
+are the exception: a bucket with nothing predicted and nothing to find has no score (None).
+Micro sums tp / #pred / #gold over sentences and types; macro is the unweighted mean of per-type
+P, R and F1 over every type seen in gold or predictions. CIs and paired tests are on micro scores.
+
+Bucket edges and the taxonomy live in `enpar.breakdown`, resampling in `enpar.significance`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from enpar.breakdown import (
+    BREAKDOWNS,
+    DEFAULT_EDGES,
+    GOLD_CATEGORIES,
+    PRED_CATEGORIES,
+    UNITS,
+    Key,
+    bucket_rows,
+    check_by,
+    resolve_all_edges,
+    resolve_edges,
+    taxonomy,
+)
+from enpar.schema import DataError, Sentence
+from enpar.significance import (
+    METRICS,
+    Counts,
+    Resampler,
+    add_counts,
+    approximate_randomization,
+    paired_bootstrap,
+    prf,
+)
+
+__all__ = [
+    "BREAKDOWNS",
+    "CONVENTIONS",
+    "DEFAULT_EDGES",
+    "GOLD_CATEGORIES",
+    "PRED_CATEGORIES",
+    "SYMMETRIC_MODES",
+    "align_predictions",
+    "bootstrap_ci",
+    "breakdown",
+    "error_taxonomy",
+    "format_report",
+    "match_keys",
+    "paired_test",
+    "report",
+    "score",
+]
+
+CONVENTIONS = ("entity", "relation", "relation_strict")
+RELATION_CONVENTIONS = ("relation", "relation_strict")
+CONVENTION_NAMES = {
+    "entity": "entity: span + type",
+    "relation": "relation (boundaries; paper 'Relation'): both spans + direction + relation type",
+    "relation_strict": "relation_strict (paper 'Relation (exactly)'): relation + both entity types",
+}
+SYMMETRIC_MODES = ("directed", "unordered", "doubled")
+TEST_METHODS = {
+    "randomization": "approximate randomisation (two-sided, sentence-level swaps)",
+    "bootstrap": "paired bootstrap (two-sided, shifted; sentences resampled)",
+}
+ZERO_DIVISION = "nothing predicted and nothing to find = 1.0 (None in a breakdown bucket); otherwise 0"
+CI_METHOD = "percentile bootstrap over sentences"
+FORMAT = "enpar-metrics/1"
+
+
+# ---------------------------------------------------------------------------- alignment and matching keys
+
+
+def _check_options(symmetric: str, symmetric_labels: Iterable[str]) -> frozenset[str]:
+    if symmetric not in SYMMETRIC_MODES:
+        raise ValueError(
+            f"unknown symmetric mode {symmetric!r}; expected one of {', '.join(SYMMETRIC_MODES)}"
+        )
+    # A bare string would otherwise be read as a set of characters.
+    return frozenset([symmetric_labels] if isinstance(symmetric_labels, str) else symmetric_labels)
+
+
+def _check_convention(convention: str, allowed: Sequence[str] = CONVENTIONS) -> str:
+    if convention not in allowed:
+        raise ValueError(f"unknown convention {convention!r}; expected one of {', '.join(allowed)}")
+    return convention
+
+
+def _by_id(sentences: Sequence[Sentence], what: str) -> dict[str, Sentence]:
+    out: dict[str, Sentence] = {}
+    for sent in sentences:
+        if sent.id in out:
+            raise DataError(f"duplicate sentence id {sent.id!r} in {what}")
+        out[sent.id] = sent
+    return out
+
+
+def _preview(ids: Iterable[str]) -> str:
+    ids = sorted(ids)
+    shown = ", ".join(repr(i) for i in ids[:5])
+    return f"{len(ids)} ({shown}{', ...' if len(ids) > 5 else ''})"
+
+
+def align_predictions(
+    gold: Sequence[Sentence], pred: Sequence[Sentence], *, what: str = "predictions"
+) -> list[Sentence]:
+    """Predictions reordered to the gold order, matched by sentence id (any order in the input).
+
+    Raises DataError for duplicate, missing or extra ids and for sentences whose tokens differ.
+    """
+    gold_ids = _by_id(gold, "gold")
+    by_id = _by_id(pred, what)
+    missing, extra = set(gold_ids) - set(by_id), set(by_id) - set(gold_ids)
+    if missing or extra:
+        parts = [f"{_preview(missing)} gold sentence ids missing from {what}"] if missing else []
+        parts += [f"{_preview(extra)} {what} sentence ids not in gold"] if extra else []
+        raise DataError(f"gold and {what} do not cover the same sentences: " + "; ".join(parts))
+    out = []
+    for sent in gold:
+        other = by_id[sent.id]
+        if other.tokens != sent.tokens:
+            pairs = zip(sent.tokens, other.tokens, strict=False)
+            first = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(sent), len(other)))
+            raise DataError(
+                f"sentence {sent.id!r}: tokens differ between gold ({len(sent)} tokens) and {what} "
+                f"({len(other)} tokens), first at token {first}"
+            )
+        out.append(other)
+    return out
+
+
+def match_keys(
+    sentence: Sentence,
+    convention: str,
+    *,
+    symmetric: str = "directed",
+    symmetric_labels: Iterable[str] = frozenset(),
+) -> set[Key]:
+    """The set of hashable items a convention matches on; the label is always the last element.
+
+    entity: (start, end, type); relation: (hs, he, ts, te, label);
+    relation_strict: (hs, he, head_type, ts, te, tail_type, label).
+    """
+    labels = _check_options(symmetric, symmetric_labels)
+    if _check_convention(convention) == "entity":
+        return {(e.start, e.end, e.label) for e in sentence.entities}
+    strict = convention == "relation_strict"
+    out: set[Key] = set()
+    for rel in sentence.relations:
+        h, t = rel.head, rel.tail
+        head = (h.start, h.end, h.label) if strict else (h.start, h.end)
+        tail = (t.start, t.end, t.label) if strict else (t.start, t.end)
+        if symmetric != "directed" and rel.label in labels:
+            if symmetric == "unordered":
+                head, tail = sorted((head, tail))  # one canonical direction for both sides
+            else:
+                out.add((*tail, *head, rel.label))
+        out.add((*head, *tail, rel.label))
+    return out
+
+
+@dataclass
+class _Eval:
+    """Gold and aligned systems with their matching keys computed once per convention."""
+
+    gold: list[Sentence]
+    systems: dict[str, list[Sentence]]
+    symmetric: str
+    labels: frozenset[str]
+    _cache: dict[tuple[str | None, str], list[set[Key]]] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        gold: Sequence[Sentence],
+        systems: Mapping[str, Sequence[Sentence]],
+        symmetric: str,
+        symmetric_labels: Iterable[str],
+    ) -> _Eval:
+        labels = _check_options(symmetric, symmetric_labels)
+        aligned = {n: align_predictions(gold, p, what=f"predictions {n!r}") for n, p in systems.items()}
+        return cls(list(gold), aligned, symmetric, labels)
+
+    def keys(self, system: str | None, convention: str) -> list[set[Key]]:
+        """Per-sentence keys of a system, or of gold for system=None."""
+        if (system, convention) not in self._cache:
+            sents = self.gold if system is None else self.systems[system]
+            opts = {"symmetric": self.symmetric, "symmetric_labels": self.labels}
+            self._cache[system, convention] = [match_keys(s, convention, **opts) for s in sents]
+        return self._cache[system, convention]
+
+    def counts(self, system: str, convention: str) -> list[Counts]:
+        pairs = zip(self.keys(None, convention), self.keys(system, convention), strict=True)
+        return [(len(g & p), len(p), len(g)) for g, p in pairs]
+
+    def breakdown(
+        self, by: str, edges: Sequence[int], convention: str, resampler: Resampler | None, confidence: float
+    ) -> list[dict[str, Any]]:
+        if by == "distance" and convention not in RELATION_CONVENTIONS:
+            raise ValueError("the distance breakdown needs a relation convention")
+        systems = {name: self.keys(name, convention) for name in self.systems}
+        return bucket_rows(
+            self.gold,
+            self.keys(None, convention),
+            systems,
+            by=by,
+            edges=edges,
+            resampler=resampler,
+            confidence=confidence,
+        )
+
+    def taxonomy(self, system: str, items: bool) -> dict[str, Any]:
+        # Keys of symmetric labels lost their direction only in "unordered" mode.
+        either = self.labels if self.symmetric == "unordered" else frozenset()
+        out = taxonomy(
+            self.gold,
+            self.systems[system],
+            self.keys(None, "relation_strict"),
+            self.keys(system, "relation_strict"),
+            either_direction=either,
+            items=items,
+        )
+        out["symmetric"] = self.symmetric
+        return out
+
+
+# ---------------------------------------------------------------------------- scores
+
+
+def _entry(tp: int, n_pred: int, n_gold: int) -> dict[str, Any]:
+    p, r, f = prf(tp, n_pred, n_gold)
+    return {"precision": p, "recall": r, "f1": f, "tp": tp, "n_pred": n_pred, "n_gold": n_gold}
+
+
+def _table(gold_keys: Sequence[set[Key]], pred_keys: Sequence[set[Key]]) -> dict[str, Any]:
+    per_label: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for g, p in zip(gold_keys, pred_keys, strict=True):
+        for key in p:
+            per_label[key[-1]][1] += 1
+            per_label[key[-1]][0] += key in g
+        for key in g:
+            per_label[key[-1]][2] += 1
+    per_type = {label: _entry(*c) for label, c in sorted(per_label.items())}
+    total = add_counts([(c[0], c[1], c[2]) for c in per_label.values()])
+    # No type at all (nothing to find, nothing predicted) follows the micro convention: 1.0.
+    macro: dict[str, Any] = {
+        m: sum(e[m] for e in per_type.values()) / len(per_type) if per_type else 1.0 for m in METRICS
+    }
+    macro.update(tp=total[0], n_pred=total[1], n_gold=total[2], n_types=len(per_type))
+    return {"micro": _entry(*total), "macro": macro, "per_type": per_type}
+
+
+def score(
+    gold: Sequence[Sentence],
+    pred: Sequence[Sentence],
+    *,
+    symmetric: str = "directed",
+    symmetric_labels: Iterable[str] = frozenset(),
+    conventions: Sequence[str] = CONVENTIONS,
+) -> dict[str, Any]:
+    """`{convention: {"micro": {...}, "macro": {...}, "per_type": {label: {...}}}}`.
+
+    micro and per-type entries hold precision, recall, f1, tp, n_pred and n_gold (gold support); macro
+    holds the mean precision / recall / f1 over its n_types types plus the summed counts.
+    """
+    for conv in conventions:
+        _check_convention(conv)
+    ev = _Eval.build(gold, {"pred": pred}, symmetric, symmetric_labels)
+    return {conv: _table(ev.keys(None, conv), ev.keys("pred", conv)) for conv in conventions}
+
+
+# ---------------------------------------------------------------------------- uncertainty
+
+
+def bootstrap_ci(
+    gold: Sequence[Sentence],
+    pred: Sequence[Sentence],
+    *,
+    convention: str = "relation_strict",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    symmetric: str = "directed",
+    symmetric_labels: Iterable[str] = frozenset(),
+) -> dict[str, Any]:
+    """Micro P/R/F1 with percentile bootstrap intervals from resampling sentences (seeded).
+
+    `{"convention", "average": "micro", "precision", "recall", "f1", "tp", "n_pred", "n_gold",
+    "ci": {"precision": [lo, hi], "recall": [...], "f1": [...]}, "confidence", "method", "n_resamples",
+    "seed"}`
+    """
+    _check_convention(convention)
+    ev = _Eval.build(gold, {"pred": pred}, symmetric, symmetric_labels)
+    counts = ev.counts("pred", convention)
+    out = {"convention": convention, "average": "micro", **_entry(*add_counts(counts))}
+    out["ci"] = Resampler(len(counts), n_resamples, seed).ci(counts, confidence)
+    out.update(confidence=confidence, method=CI_METHOD, n_resamples=n_resamples, seed=seed)
+    return out
+
+
+def _paired(
+    ev: _Eval,
+    a: str,
+    b: str,
+    convention: str,
+    metric: str,
+    method: str,
+    resampler: Resampler | None,
+    confidence: float,
+) -> dict[str, Any]:
+    if method not in TEST_METHODS:
+        raise ValueError(f"unknown test method {method!r}; expected one of {', '.join(TEST_METHODS)}")
+    counts_a, counts_b = ev.counts(a, convention), ev.counts(b, convention)
+    k = METRICS.index(metric)
+    value_a, value_b = prf(*add_counts(counts_a))[k], prf(*add_counts(counts_b))[k]
+    out = {"convention": convention, "metric": metric, "a": a, "b": b, "value_a": value_a, "value_b": value_b}
+    out.update(delta=value_a - value_b, delta_ci=None, p_value=None, method=None, n_resamples=0)
+    if resampler:  # without resamples: the observed difference only
+        boot = paired_bootstrap(resampler, counts_a, counts_b, metric=metric, confidence=confidence)
+        if method == "randomization":
+            trials = {"n_trials": resampler.n_resamples, "seed": resampler.seed}
+            p_value = approximate_randomization(counts_a, counts_b, metric=metric, **trials)["p_value"]
+        else:
+            p_value = boot["p_value"]
+        out.update(delta_ci=boot["delta_ci"], p_value=p_value, method=TEST_METHODS[method])
+        out.update(n_resamples=resampler.n_resamples, seed=resampler.seed, confidence=confidence)
+    return out
+
+
+def paired_test(
+    gold: Sequence[Sentence],
+    pred_a: Sequence[Sentence],
+    pred_b: Sequence[Sentence],
+    *,
+    convention: str = "relation_strict",
+    metric: str = "f1",
+    method: str = "randomization",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    symmetric: str = "directed",
+    symmetric_labels: Iterable[str] = frozenset(),
+) -> dict[str, Any]:
+    """Does system A's micro `metric` differ from B's on the same gold? delta = A - B.
+
+    `method`: "randomization" (approximate randomisation, default) or "bootstrap" (paired bootstrap).
+    The p-value is two-sided; `delta_ci` is always the paired-bootstrap percentile interval of delta.
+    `{"convention", "metric", "a", "b", "value_a", "value_b", "delta", "delta_ci", "p_value", "method",
+    "n_resamples", "seed", "confidence"}`
+    """
+    _check_convention(convention)
+    ev = _Eval.build(gold, {"A": pred_a, "B": pred_b}, symmetric, symmetric_labels)
+    resampler = Resampler(len(gold), n_resamples, seed)
+    return _paired(ev, "A", "B", convention, metric, method, resampler, confidence)
+
+
+# ---------------------------------------------------------------------------- breakdowns and taxonomy
+
+
+def breakdown(
+    gold: Sequence[Sentence],
+    systems: Mapping[str, Sequence[Sentence]],
+    *,
+    by: str,
+    edges: Sequence[int] | None = None,
+    convention: str = "relation_strict",
+    symmetric: str = "directed",
+    symmetric_labels: Iterable[str] = frozenset(),
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> list[dict[str, Any]]:
+    """Micro scores per bucket for any number of systems on the same gold (the paper's Figures 7-9).
+
+    by="distance": relations bucketed by right.start - left.end + 1 (adjacent = 1), gold and predicted
+    relations each by their own distance; support = gold relations in the bucket.
+    by="n_relations" | "n_entities" | "length": sentences bucketed by their gold relation count, gold
+    entity count or token count; support = sentences in the bucket.
+    Rows: `{"bucket", "lo", "hi", "underflow", "support", "unit", "systems": {name: {"precision", "recall",
+    "f1", "tp", "n_pred", "n_gold", "ci": [lo, hi] of F1}}}`; scores and ci are None for a system with
+    nothing predicted and nothing to find in the bucket, ci is None with n_resamples=0.
+    Values below the first edge get an extra leading "<edge" row (underflow=True) when it holds anything.
+    With the default n_relations edges that row is the sentences without gold relations: every
+    prediction there is a false positive, so it only tells precision (0) and how many were predicted.
+    """
+    _check_convention(convention)
+    ev = _Eval.build(gold, systems, symmetric, symmetric_labels)
+    resampler = Resampler(len(ev.gold), n_resamples, seed) if n_resamples else None
+    return ev.breakdown(check_by(by), resolve_edges(by, edges), convention, resampler, confidence)
+
+
+def error_taxonomy(
+    gold: Sequence[Sentence],
+    pred: Sequence[Sentence],
+    *,
+    symmetric: str = "directed",
+    symmetric_labels: Iterable[str] = frozenset(),
+    items: bool = True,
+) -> dict[str, Any]:
+    """Categorise every predicted and every gold relation (relation_strict keys under `symmetric`).
+
+    Precedence, first match wins (descriptions in PRED_CATEGORIES / GOLD_CATEGORIES):
+    correct > entity_type > reversed > wrong_type > boundary > spurious (pred side) or
+    missed_entity / missed_found (gold side). Pred counts add up to n_pred and gold counts to n_gold of
+    relation_strict; "correct" equals its tp on both sides, correct + entity_type the tp of "relation".
+    `{"convention", "symmetric", "n_pred", "n_gold", "pred": {cat: n}, "gold": {cat: n},
+    "items": [{"sentence", "side", "category", "relation", "counterpart"}]}` where relation and counterpart
+    (the related relation on the other side, or None) are `{"head": [s, e, type], "tail": [...], "label"}`.
+    """
+    return _Eval.build(gold, {"pred": pred}, symmetric, symmetric_labels).taxonomy("pred", items)
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def report(
+    gold: Sequence[Sentence],
+    pred: Sequence[Sentence],
+    *,
+    vs: Sequence[Sentence] | None = None,
+    names: Sequence[str] = ("A", "B"),
+    symmetric: str = "directed",
+    symmetric_labels: Iterable[str] = frozenset(),
+    edges: Mapping[str, Sequence[int]] | None = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    breakdown_convention: str = "relation_strict",
+    test: str = "randomization",
+    items: bool = True,
+) -> dict[str, Any]:
+    """Everything about one system (or two, with `vs`) as a JSON-serialisable dict (`metrics.json`).
+
+    Top level: format, settings, conventions, gold, systems {name: {scores, taxonomy}},
+    breakdowns {by: {convention, unit, edges, rows}}, paired_test ({convention: test} or None).
+    n_bootstrap=0 skips CIs and p-values (None). The same seeded resamples serve every CI and test.
+    """
+    names = list(names)[: 1 if vs is None else 2]
+    if len(names) < (1 if vs is None else 2) or len(set(names)) != len(names):
+        raise ValueError(f"need distinct system names, got {names!r}")
+    if test not in TEST_METHODS:
+        raise ValueError(f"unknown test method {test!r}; expected one of {', '.join(TEST_METHODS)}")
+    _check_convention(breakdown_convention)
+    all_edges = resolve_all_edges(edges)
+    systems = {names[0]: pred} if vs is None else {names[0]: pred, names[1]: vs}
+    ev = _Eval.build(gold, systems, symmetric, symmetric_labels)
+    resampler = Resampler(len(ev.gold), n_bootstrap, seed) if n_bootstrap else None
+
+    out_systems = {}
+    for name in systems:
+        scores = {conv: _table(ev.keys(None, conv), ev.keys(name, conv)) for conv in CONVENTIONS}
+        for conv in CONVENTIONS:
+            ci = resampler.ci(ev.counts(name, conv), confidence) if resampler else None
+            scores[conv]["micro"]["ci"] = ci
+        out_systems[name] = {"scores": scores, "taxonomy": ev.taxonomy(name, items)}
+
+    breakdowns = {}
+    for by in BREAKDOWNS:
+        # Entities have no pair distance: that one breakdown falls back to relation_strict (and says so).
+        conv = breakdown_convention
+        if by == "distance" and conv not in RELATION_CONVENTIONS:
+            conv = "relation_strict"
+        rows = ev.breakdown(by, all_edges[by], conv, resampler, confidence)
+        breakdowns[by] = {"convention": conv, "unit": UNITS[by], "edges": list(all_edges[by]), "rows": rows}
+
+    paired = None
+    if vs is not None:
+        paired = {
+            conv: _paired(ev, names[0], names[1], conv, "f1", test, resampler, confidence)
+            for conv in CONVENTIONS
+        }
+
+    settings = {
+        "symmetric": symmetric,
+        "symmetric_labels": sorted(ev.labels),
+        "n_bootstrap": n_bootstrap,
+        "seed": seed,
+        "confidence": confidence,
+        "ci_method": CI_METHOD,
+        "test": TEST_METHODS[test],
+        "breakdown_convention": breakdown_convention,
+        "zero_division": ZERO_DIVISION,
+        "edges": {by: list(e) for by, e in all_edges.items()},
+    }
+    gold_stats = {
+        "n_sentences": len(ev.gold),
+        "n_tokens": sum(len(s.tokens) for s in ev.gold),
+        "n_entities": sum(len(set(s.entities)) for s in ev.gold),
+        "n_relations": sum(len(set(s.relations)) for s in ev.gold),
+    }
+    return {
+        "format": FORMAT,
+        "settings": settings,
+        "conventions": dict(CONVENTION_NAMES),
+        "gold": gold_stats,
+        "systems": out_systems,
+        "breakdowns": breakdowns,
+        "paired_test": paired,
+    }
+
+
+# ---------------------------------------------------------------------------- plain-text rendering
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _ci(ci: Sequence[float] | None) -> str:
+    return "-" if ci is None else f"[{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def _render(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: Sequence[int] = (0,)) -> str:
+    """A plain table: columns in `left` (names, prose) left-aligned, the rest (numbers) right-aligned."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [
+            c.ljust(w) if j in left else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(cells[0]), line(["-" * w for w in widths]), *map(line, cells[1:])])
+
+
+def _per_system_headers(names: Sequence[str], fields: Sequence[str]) -> list[str]:
+    return [f"{f} {n}" if len(names) > 1 else f for n in names for f in fields]
+
+
+def format_report(rep: Mapping[str, Any]) -> str:
+    """Plain-text tables of a `report()` dict (scores in %): what `enpar score` prints."""
+    settings, systems, gold = rep["settings"], rep["systems"], rep["gold"]
+    names = list(systems)
+    conf = f"{100 * settings['confidence']:g}%"
+    labels = ", ".join(settings["symmetric_labels"]) or "none"
+    if settings["n_bootstrap"]:
+        ci_line = f"{settings['ci_method']}, {settings['n_bootstrap']} resamples, seed {settings['seed']}"
+    else:
+        ci_line = "not computed (no resamples)"
+    out = [
+        f"{gold['n_sentences']} sentences, {gold['n_entities']} gold entities, {gold['n_relations']} gold "
+        f"relations. Scores in %.",
+        f"Symmetric relations: {settings['symmetric']} (symmetric labels: {labels}).",
+        f"{conf} CI: {ci_line}.",
+        "Conventions: " + "; ".join(rep["conventions"].values()) + ".",
+    ]
+
+    rows = []
+    for name in names:
+        for conv, s in systems[name]["scores"].items():
+            m, ci = s["micro"], s["micro"]["ci"]
+            rows.append(
+                [name, conv, _pct(m["precision"]), _pct(m["recall"]), _pct(m["f1"])]
+                + [_ci(ci["f1"] if ci else None), m["tp"], m["n_pred"], m["n_gold"]]
+                + [_pct(s["macro"]["f1"]), s["macro"]["n_types"]]
+            )
+    headers = [
+        "system",
+        "convention",
+        "P",
+        "R",
+        "F1",
+        f"F1 {conf} CI",
+        "tp",
+        "pred",
+        "gold",
+        "macro F1",
+        "types",
+    ]
+    out += ["", "== Overall (micro; macro F1 = mean over types) ==", _render(headers, rows, left=(0, 1))]
+
+    for conv in CONVENTIONS:
+        types = sorted({t for n in names for t in systems[n]["scores"][conv]["per_type"]})
+        rows = []
+        for t in types:
+            entries = [systems[n]["scores"][conv]["per_type"].get(t) for n in names]
+            row: list[Any] = [t, next(e["n_gold"] for e in entries if e)]
+            for e in entries:
+                e = e or {"n_pred": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+                row += [e["n_pred"], _pct(e["precision"]), _pct(e["recall"]), _pct(e["f1"])]
+            rows.append(row)
+        headers = ["type", "gold", *_per_system_headers(names, ("pred", "P", "R", "F1"))]
+        out += ["", f"== Per type: {conv} ==", _render(headers, rows) if rows else "(nothing to score)"]
+
+    for by, bd in rep["breakdowns"].items():
+        rows = []
+        for r in bd["rows"]:
+            row = [r["bucket"], r["support"]]
+            for n in names:
+                e = r["systems"][n]
+                row += [_pct(e["f1"]), _ci(e["ci"]), e["n_pred"], e["n_gold"]]
+            rows.append(row)
+        headers = ["bucket", "support", *_per_system_headers(names, ("F1", "CI", "pred", "gold"))]
+        title = f"== Breakdown by {by} ({bd['convention']}; support = {bd['unit']}) =="
+        out += ["", title, _render(headers, rows)]
+
+    if rep.get("paired_test"):
+        rows = []
+        for conv, t in rep["paired_test"].items():
+            p_value = "-" if t["p_value"] is None else f"{t['p_value']:.4f}"
+            rows.append(
+                [conv, t["a"], t["b"], _pct(t["value_a"]), _pct(t["value_b"])]
+                + [_pct(t["delta"]), _ci(t["delta_ci"]), p_value]
+            )
+        method = next(iter(rep["paired_test"].values()))["method"] or "not run: no resamples"
+        headers = ["convention", "A", "B", "F1 A", "F1 B", "delta", f"delta {conf} CI", "p"]
+        out += ["", f"== Paired test on F1, A - B ({method}) ==", _render(headers, rows, left=(0, 1, 2))]
+
+    tax = {n: systems[n]["taxonomy"] for n in names}
+    first = tax[names[0]]
+    out += [
+        "",
+        f"== Relation error taxonomy ({first['convention']}, {first['symmetric']}; first match wins) ==",
+    ]
+    for side, categories in (("pred", PRED_CATEGORIES), ("gold", GOLD_CATEGORIES)):
+        rows = [[c, *[tax[n][side][c] for n in names], d] for c, d in categories.items()]
+        rows.append([f"total n_{side}", *[tax[n][f"n_{side}"] for n in names], ""])
+        out += [_render([f"{side} relations", *names, "meaning"], rows, left=(0, len(names) + 1)), ""]
+    return "\n".join(out).rstrip() + "\n"
