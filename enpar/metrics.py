@@ -334,7 +334,8 @@ def _paired(
     k = METRICS.index(metric)
     value_a, value_b = prf(*add_counts(counts_a))[k], prf(*add_counts(counts_b))[k]
     out = {"convention": convention, "metric": metric, "a": a, "b": b, "value_a": value_a, "value_b": value_b}
-    out.update(delta=value_a - value_b, delta_ci=None, p_value=None, method=None, n_resamples=0)
+    out.update(delta=value_a - value_b, delta_ci=None, p_value=None, method=None, n_resamples=0, seed=None)
+    out["confidence"] = confidence
     if resampler:  # without resamples: the observed difference only
         boot = paired_bootstrap(resampler, counts_a, counts_b, metric=metric, confidence=confidence)
         if method == "randomization":
@@ -343,7 +344,7 @@ def _paired(
         else:
             p_value = boot["p_value"]
         out.update(delta_ci=boot["delta_ci"], p_value=p_value, method=TEST_METHODS[method])
-        out.update(n_resamples=resampler.n_resamples, seed=resampler.seed, confidence=confidence)
+        out.update(n_resamples=resampler.n_resamples, seed=resampler.seed)
     return out
 
 

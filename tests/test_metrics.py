@@ -530,6 +530,9 @@ def test_quantile_and_resampler() -> None:
     assert sums == [(7, 7, 7)] * 50
     with pytest.raises(ValueError):
         Resampler(3, n_resamples=0)
+    # Resamples that miss the only sentence with anything to score are skipped, not counted as perfect.
+    sparse = [(1, 2, 2)] + [(0, 0, 0)] * 19
+    assert Resampler(20, n_resamples=200).ci(sparse)["f1"] == [0.5, 0.5]
 
 
 def test_bootstrap_ci_sanity() -> None:
@@ -610,6 +613,8 @@ def test_report_options() -> None:
     assert rep["breakdowns"]["length"]["convention"] == "entity"
     no_ci = metrics.report(gold, pred, vs=gold, n_bootstrap=0)["paired_test"]["entity"]
     assert no_ci["p_value"] is None and no_ci["delta"] < 0
+    with_ci = metrics.report(gold, pred, vs=gold, n_bootstrap=5)["paired_test"]["entity"]
+    assert set(no_ci) == set(with_ci)  # the same shape either way
     for bad in (
         {"names": ("A", "A"), "vs": gold},
         {"edges": {"width": [1]}},
