@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -649,16 +648,13 @@ def test_format_report() -> None:
 
 
 @pytest.mark.integration
-def test_scierc_test_set_is_fast(shared_data) -> None:
+def test_scierc_test_set_report(shared_data) -> None:
+    # Speed is measured in benchmarks/bench_metrics.py, not here.
     from enpar.readers import read_dataset
 
     gold = read_dataset(shared_data / "scierc" / "test.json")
-    start = time.perf_counter()
     assert metrics.score(gold, gold)["relation_strict"]["micro"]["n_gold"] == 974
-    assert time.perf_counter() - start < 1.0
     perturbed = [s.with_predictions(s.entities[1:], s.relations[1:]) for s in gold]
-    start = time.perf_counter()
     rep = metrics.report(gold, perturbed, vs=gold, n_bootstrap=1000)
-    assert time.perf_counter() - start < 10.0  # ~1 s unloaded; generous for a shared machine
     assert rep["systems"]["B"]["scores"]["relation_strict"]["micro"]["f1"] == 1.0
     assert rep["paired_test"]["relation_strict"]["p_value"] < 0.01
