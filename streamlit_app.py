@@ -6,10 +6,9 @@ gold splits from $ENPAR_DATA (default: ../shared/data).
 
 import streamlit as st
 
-from app import state, ui
+from app import ui
 
-st.set_page_config(page_title="ENPAR Studio", page_icon="🧩", layout="wide")
-state.init_state()
+st.set_page_config(**ui.PAGE_CONFIG)
 
 pages = [
     st.Page("pages/compare.py", title="Compare", icon="🔍", default=True),
@@ -18,5 +17,5 @@ pages = [
     st.Page("pages/runs.py", title="Runs", icon="⏱️"),
 ]
 page = st.navigation(pages)
-ui.sidebar()
+ui.frame()  # session defaults + the sidebar shared by all pages
 page.run()

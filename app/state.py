@@ -56,14 +56,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def init_state() -> None:
-    """Set every missing key to its default (checkpoint and split defaults are set by the sidebar).
+# Kept alive across page switches (see init_state); checkpoint/split defaults come from the sidebar.
+PERSISTENT = (CKPT_A, CKPT_B, SPLIT, *DEFAULTS)
 
-    Re-assigning the keys each run detaches them from their widgets, so a page's inputs (e.g. the pasted
-    text) survive switching to another page, where Streamlit would otherwise drop unrendered widget state.
+
+def init_state() -> None:
+    """Set missing keys to their defaults, and keep every persistent key alive.
+
+    Re-assigning a key each run detaches it from its widget, so its value survives a run in which the
+    widget is not drawn or is drawn under another id (a page's inputs while another page shows, e.g. the
+    pasted text), where Streamlit would otherwise drop it.
     """
-    for key, value in DEFAULTS.items():
-        st.session_state[key] = st.session_state.get(key, value)
+    for key in PERSISTENT:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+        elif key in DEFAULTS:
+            st.session_state[key] = DEFAULTS[key]
 
 
 def runs_dir() -> Path:

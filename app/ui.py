@@ -10,11 +10,13 @@ import shlex
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app import loading, runs, state
 from enpar.schema import DataError
 
 log = logging.getLogger("enpar.app")
+PAGE_CONFIG = {"page_title": "ENPAR Studio", "page_icon": "🧩", "layout": "wide"}
 EVAL_CHOICES = ("A", "B", "A and B")
 
 
@@ -111,7 +113,35 @@ def no_split_help() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Sidebar (rendered by the entrypoint on every page)
+# The frame: state + sidebar, rendered by the entrypoint on every page
+
+
+def _run_token() -> object | None:
+    """An object that lives for exactly one script run (Streamlit makes a new coordinator per run)."""
+    ctx = get_script_run_ctx()
+    return getattr(ctx, "parallel_coordinator", None) if ctx is not None else None
+
+
+def frame() -> None:
+    """Session defaults and the shared sidebar (called by streamlit_app.py before the page runs)."""
+    token = _run_token()
+    if token is not None:
+        token._enpar_framed = True  # type: ignore[attr-defined]
+    state.init_state()
+    sidebar()
+
+
+def ensure_frame() -> None:
+    """Render the frame if the entrypoint did not run this time.
+
+    Why: with a `pages/` folder next to the entrypoint, Streamlit's legacy multipage mode can run a page
+    file on its own (AppTest from its second run on; a fresh server whose first request is a page URL).
+    """
+    token = _run_token()
+    if token is None or getattr(token, "_enpar_framed", False):
+        return
+    st.set_page_config(**PAGE_CONFIG)
+    frame()
 
 
 def _keep_valid(key: str, options: list[str], default: str | None) -> None:

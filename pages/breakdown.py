@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from app import state, views
+from app import state, ui, views
+
+ui.ensure_frame()  # no-op unless Streamlit ran this page without the entrypoint
 
 st.title("Breakdown")
 source = st.segmented_control("Scores of", ["A vs B", "One run"], key=state.BD_SOURCE, required=True)

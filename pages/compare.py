@@ -4,6 +4,8 @@ import streamlit as st
 
 from app import loading, state, ui, views
 
+ui.ensure_frame()  # no-op unless Streamlit ran this page without the entrypoint
+
 st.title("Compare checkpoints")
 pair = ui.require_pair()
 if pair is None:

@@ -4,6 +4,8 @@ import streamlit as st
 
 from app import examples, loading, ui, views
 
+ui.ensure_frame()  # no-op unless Streamlit ran this page without the entrypoint
+
 st.title("Examples where A and B disagree")
 picked = views.ab_predictions(key="ex")
 if picked is None:

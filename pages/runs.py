@@ -4,6 +4,8 @@ import streamlit as st
 
 from app import ui, views
 
+ui.ensure_frame()  # no-op unless Streamlit ran this page without the entrypoint
+
 st.title("Evaluation runs")
 st.caption(
     "Start one from the sidebar (checkpoint A, B or both on the gold split). Runs go on in the "
