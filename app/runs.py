@@ -242,7 +242,10 @@ def start_run(
     who: str | None = None,
     command: list[str] | None = None,
 ) -> Run:
-    """Record a run and spawn its worker; returns at once. `command` overrides `enpar evaluate` (tests)."""
+    """Record a run and spawn its worker; returns at once.
+
+    `command` replaces `enpar evaluate` (tests); "{out}" in it becomes the run's output folder.
+    """
     run = store.create(
         who=who or whoami(),
         checkpoint=str(checkpoint),
@@ -251,7 +254,9 @@ def start_run(
         split=split,
     )
     out_dir = store.path.parent / EVAL_DIR / f"{run.id:05d}-{_slug(checkpoint_name)}-{_slug(split)}"
-    argv = command or evaluate_command(checkpoint, dataset, out_dir)
+    argv = [a.replace("{out}", str(out_dir)) for a in command] if command else evaluate_command(
+        checkpoint, dataset, out_dir
+    )
     store.update(run.id, out_dir=str(out_dir), command=json.dumps(argv))
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "worker.txt").open("ab") as worker_log:

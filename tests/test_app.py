@@ -1,0 +1,492 @@
+"""The Streamlit app: rendering and escaping, run control, and every page through AppTest.
+
+Checkpoints are tiny random models built here with the model's public API (tests/studio_helpers.py);
+evaluation runs go through the real worker and `enpar evaluate`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import studio_helpers as helpers
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from app import examples, loading, render, reporting, runs
+from enpar.schema import Entity, Relation, Sentence, sentence_from_json
+
+ROOT = Path(__file__).resolve().parents[1]
+ENTRY = str(ROOT / "streamlit_app.py")
+XSS = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>")
+TIMEOUT = 120  # the first run of a page loads models (seconds)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fixtures
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) -> dict[str, Path]:
+    """A runs folder with a baseline (A) and an ENPAR (B) checkpoint, and a data folder with one dataset."""
+    base = tmp_path_factory.mktemp("studio")
+    return {
+        "runs": helpers.make_runs_folder(base / "runs", encoder=tiny_encoder_dir),
+        "data": helpers.write_split(base / "data"),
+    }
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path]) -> dict[str, Path]:
+    monkeypatch.setenv("ENPAR_RUNS", str(studio["runs"]))
+    monkeypatch.setenv("ENPAR_DATA", str(studio["data"]))
+    return studio
+
+
+@pytest.fixture
+def server_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run every AppTest rerun through the entrypoint, as a long-running server does.
+
+    AppTest resets Streamlit's "legacy pages/ folder" flag before each run, so from the second run on it
+    executes the page file alone; a server clears the flag for good at the first st.navigation call.
+    test_page_runs_alone_still_gets_the_frame covers the legacy path itself.
+    """
+    original = PagesManager.__init__
+
+    def init(self: PagesManager, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+    yield
+
+
+def app(**state: object) -> AppTest:
+    at = AppTest.from_file(ENTRY, default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def html_of(at: AppTest) -> str:
+    return "\n".join(h.value for h in at.html)
+
+
+def texts(elements: object) -> str:
+    return "\n".join(str(e.value) for e in elements)  # type: ignore[attr-defined]
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rendering (pure)
+
+
+def sentence(
+    tokens: str, entities: list[tuple[int, int, str]], relations: list[tuple[int, int, str]]
+) -> Sentence:
+    ents = tuple(Entity(*e) for e in entities)
+    rels = tuple(Relation(ents[h], ents[t], label) for h, t, label in relations)
+    return Sentence("s", tuple(tokens.split()), ents, rels)
+
+
+def test_render_escapes_every_user_string() -> None:
+    evil = sentence(f"{XSS[0]} likes {XSS[1]}", [(0, 1, XSS[1]), (2, 3, "<b>PER</b>")], [(0, 1, XSS[0])])
+    view = render.build_view(evil, gold=evil, other=evil, title=XSS[0])
+    out = (
+        render.view_html(view)
+        + render.sentence_text_html(evil)
+        + render.legend_html(with_gold=True, with_other=True)
+    )
+    for bad in ("<script", "<img", "<b>"):
+        assert bad not in out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "&lt;img src=x onerror=alert(1)&gt;" in out
+
+
+def test_arcs_from_one_entity_and_crossing_arcs_never_share_a_height_or_an_anchor() -> None:
+    # 0 -> 2, 0 -> 4 and 1 -> 3 (crosses 0 -> 2): three arcs, one entity with two outgoing arcs.
+    s = sentence(
+        "a b c d e",
+        [(0, 1, "X"), (1, 2, "X"), (2, 3, "Y"), (3, 4, "Y"), (4, 5, "Z")],
+        [(0, 2, "R1"), (0, 4, "R2"), (1, 3, "R3")],
+    )
+    view = render.build_view(s)
+    xs, widths = render._token_x(s.tokens)
+    spans = {e.span: (xs[e.start], xs[e.end - 1] + widths[e.end - 1]) for e in s.entities}
+    arcs = [render._Arc(item, 0.0, 0.0) for item in view.relations]
+    render._assign_anchors(arcs, spans)
+    levels = render._assign_levels(arcs)
+    assert levels == 3 and len({a.level for a in arcs}) == 3
+    starts = [a.x_head for a in arcs if a.item.relation.head.start == 0]  # type: ignore[union-attr]
+    assert len(set(starts)) == 2
+    # both leave entity 0 rightwards: the longer one leaves left of the shorter one and above it (encloses it)
+    by_label = {a.item.relation.label: a for a in arcs}  # type: ignore[union-attr]
+    assert by_label["R2"].x_head < by_label["R1"].x_head and by_label["R2"].level > by_label["R1"].level
+    svg = render.sentence_svg(view)
+    assert svg.count('class="arc') == 3 and "R3" in svg
+
+
+def test_marks_only_a_only_b_and_gold_status() -> None:
+    gold = sentence("a b c d", [(0, 1, "X"), (2, 3, "Y")], [(0, 1, "R")])
+    a = sentence("a b c d", [(0, 1, "X"), (2, 3, "Y"), (3, 4, "Z")], [(0, 1, "R")])
+    b = sentence("a b c d", [(0, 1, "X")], [])
+    counts = render.count_marks(
+        [render.build_view(a, gold=gold, other=b), render.build_view(b, gold=gold, other=a)]
+    )
+    assert counts == {
+        "entity_correct": 3,
+        "entity_spurious": 1,
+        "entity_only": 2,
+        "entity_missed": 1,
+        "relation_correct": 1,
+        "relation_only": 1,
+        "relation_missed": 1,
+    }
+    rows = render.entities_and_relations_rows(render.build_view(a, gold=gold, other=b), system="A")
+    assert {r["status"] for r in rows} == {"correct", "spurious"} and any(r["only this system"] for r in rows)
+
+
+def test_strict_vs_boundaries_and_symmetric_matching() -> None:
+    gold = sentence("a b c", [(0, 1, "X"), (2, 3, "Y")], [(0, 1, "COMPARE")])
+    pred = sentence("a b c", [(0, 1, "X"), (2, 3, "Z")], [(1, 0, "COMPARE")])  # reversed, wrong tail type
+    strict = render.build_view(pred, gold=gold)
+    loose = render.build_view(pred, gold=gold, strict=False, symmetric_labels=frozenset({"COMPARE"}))
+    assert [i.status for i in strict.relations] == ["spurious", "missed"]
+    assert [i.status for i in loose.relations] == ["correct"]
+
+
+def test_long_unicode_paste_is_cut_into_bounded_chunks() -> None:
+    unit = "Zoë met 李雷 in Zürich 🙂 and they compared BERT with ENPAR. "
+    text = unit * (50_000 // len(unit) + 1) + "\n\n" + "x" * 5000  # plus one 5,000-character 'word'
+    chunks = loading.split_text(text)
+    assert len(text) > 50_000 and len(chunks) > 20
+    assert all(0 < len(c) <= loading.CHUNK_CHARS for c in chunks)
+    assert "".join("".join(c.split()) for c in chunks) == "".join(text.split())  # nothing lost
+    assert loading.split_text(" \n\t\n") == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Runs: database and worker (fake commands stand in for `enpar evaluate`)
+
+FAKE_EVAL = """
+import json, pathlib, sys, time
+out = pathlib.Path(sys.argv[1]); n = int(sys.argv[2])
+for i in range(n + 1):
+    (out / "progress.json").write_text(json.dumps({"done": i, "total": n, "stage": "predict"}))
+    time.sleep(0.05)
+(out / "predictions.jsonl").write_text("")
+(out / "metrics.json").write_text(json.dumps({"systems": {"pred": {"scores": {}}}}))
+(out / "progress.json").write_text(json.dumps({"done": n, "total": n, "stage": "done"}))
+print("scored")
+"""
+
+
+def start(store: runs.RunStore, snippet: str, *args: str, name: str = "fake") -> runs.Run:
+    """A run whose command is a Python snippet; "{out}" in args becomes the run's output folder."""
+    return runs.start_run(
+        store,
+        checkpoint="/c",
+        checkpoint_name=name,
+        dataset="/d",
+        split="x/dev",
+        command=[sys.executable, "-c", snippet, *args],
+    )
+
+
+def wait(store: runs.RunStore, run_id: int, timeout: float = 60) -> runs.Run:
+    end = time.time() + timeout
+    while time.time() < end:
+        run = store.get(run_id)
+        if not run.active:
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} still {store.get(run_id).status}")
+
+
+def test_runs_finish_fail_and_cancel_and_two_at_once_do_not_collide(tmp_path: Path) -> None:
+    store = runs.RunStore.for_runs_dir(tmp_path)
+    first = start(store, FAKE_EVAL, "{out}", "20", name="one")
+    second = start(store, FAKE_EVAL, "{out}", "20", name="two")  # concurrently with the first
+    bad = start(store, "import sys; print('loading…'); sys.exit('error: data.json:3: field tokens: bad')")
+    slow = start(store, "import time; time.sleep(60)")
+    time.sleep(0.5)
+    runs.cancel(store, slow.id)
+
+    done = [wait(store, r.id) for r in (first, second)]
+    assert [r.status for r in done] == ["done", "done"]
+    assert all(
+        r.metrics.exists() and r.progress() == {"done": 20, "total": 20, "stage": "done"} for r in done
+    )
+    assert done[0].out != done[1].out and done[0].duration and done[0].duration > 0
+    assert "scored" in done[0].log_tail() and done[0].who == runs.whoami()
+
+    failed = wait(store, bad.id)
+    assert failed.status == "failed" and failed.returncode == 1
+    assert failed.error == "error: data.json:3: field tokens: bad" and "loading…" in failed.log_tail()
+    cancelled = wait(store, slow.id)
+    assert cancelled.status == "cancelled" and not runs.pid_alive(cancelled.pid)
+    assert [r.id for r in store.runs()] == [slow.id, bad.id, second.id, first.id]
+
+
+def test_reconcile_closes_runs_whose_worker_vanished(tmp_path: Path) -> None:
+    store = runs.RunStore.for_runs_dir(tmp_path)
+    lost = store.create(who="t", checkpoint="/c", checkpoint_name="c", dataset="/d", split="s")
+    finished = store.create(who="t", checkpoint="/c", checkpoint_name="c", dataset="/d", split="s")
+    out = tmp_path / "finished"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    (out / "progress.json").write_text(json.dumps({"done": 1, "total": 1, "stage": "done"}))
+    dead_pid = 2**22 + 7  # above the default pid_max: never a live process
+    store.update(lost.id, status="running", pid=dead_pid, started_at=time.time())
+    store.update(finished.id, status="running", pid=dead_pid, out_dir=str(out), started_at=time.time())
+    assert sorted(runs.reconcile(RunStoreReopened(store))) == [lost.id, finished.id]
+    assert store.get(lost.id).status == "failed" and "restarted" in store.get(lost.id).error
+    assert store.get(finished.id).status == "done"
+    assert runs.reconcile(store) == []
+
+
+def RunStoreReopened(store: runs.RunStore) -> runs.RunStore:  # noqa: N802
+    """The database opened afresh, as a restarted app does."""
+    return runs.RunStore(store.path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Examples and report tables (pure)
+
+
+def test_disagreements_and_their_filters() -> None:
+    gold = [sentence_from_json(g) for g in helpers.GOLD]
+    a = [
+        gold[0],
+        gold[1].with_predictions(gold[1].entities, []),
+        gold[2].with_predictions(gold[2].entities, []),
+    ]
+    extra = Relation(gold[2].entities[1], gold[2].entities[0], "USED-FOR")
+    b = [
+        gold[0].with_predictions(gold[0].entities, []),
+        gold[1],
+        gold[2].with_predictions(gold[2].entities, [extra]),
+    ]
+    items = examples.find_disagreements(gold, a, list(reversed(b)))  # any order: aligned by id
+    assert [(d.sentence_id, d.winner, d.kind) for d in items] == [
+        ("d1-0", "A", "found"),
+        ("d1-1", "B", "found"),
+        ("d1-1", "B", "found"),
+        ("d2-0", "A", "avoided"),
+    ]
+    b_right = examples.filter_disagreements(items, gold, category="B right, A wrong")
+    assert {d.label for d in b_right} == {"EVALUATE-FOR", "COMPARE"}
+    used_for = examples.filter_disagreements(items, gold, label="USED-FOR", bucket_by="distance", bucket="2")
+    assert [d.sentence_id for d in used_for] == ["d1-0", "d2-0"]  # both pairs are 2 words apart
+    assert examples.filter_disagreements(items, gold, bucket_by="n_entities", bucket="4") == items[1:3]
+    assert list(examples.by_sentence(items)) == [0, 1, 2]
+    assert "only A found it" in examples.describe(items[0], gold[0])
+
+
+def test_report_tables_and_charts() -> None:
+    from enpar.metrics import report
+
+    gold = [sentence_from_json(g) for g in helpers.GOLD]
+    worse = [gold[0].with_predictions(gold[0].entities, [])] + gold[1:]
+    rep = report(gold, gold, vs=worse, n_bootstrap=50)
+    overall = reporting.overall_table(rep)
+    assert len(overall) == 3 * 2 * 2 and set(overall["system"]) == {"A", "B"}
+    assert overall.query("system == 'A' and average == 'micro'")["F1"].tolist() == [100.0, 100.0, 100.0]
+    assert len(reporting.paired_table(rep)) == 3
+    t7 = reporting.per_type_table(rep, "relation_strict")
+    assert t7.set_index("type").loc["USED-FOR", "gold"] == 2 and "B F1" in t7
+    for by in reporting.BREAKDOWN_TITLES:
+        df = reporting.breakdown_frame(rep, by)
+        fig = reporting.breakdown_figure(df, title=by, convention="relation_strict")
+        assert len(fig.data) == 2 and df["support"].sum() > 0
+    tax = reporting.taxonomy_frame(rep)
+    assert (
+        tax.query("system == 'B' and side == 'gold relations' and category == 'missed_found'")["count"].item()
+        == 1
+    )
+
+
+def test_checkpoints_are_found_with_their_roles(studio: dict[str, Path], tmp_path: Path) -> None:
+    found = loading.find_checkpoints(studio["runs"])
+    assert [(c.name, c.role) for c in found] == [("bert-baseline/best", "baseline"), ("enpar/best", "enpar")]
+    a, b = loading.default_pair(found)
+    assert a and a.endswith("bert-baseline/best") and b and b.endswith("enpar/best")
+    assert loading.find_checkpoints(tmp_path / "missing") == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pages (AppTest)
+
+PAGES = ("pages/compare.py", "pages/breakdown.py", "pages/examples.py", "pages/runs.py")
+
+
+def test_without_checkpoints_every_page_says_how_to_make_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server_mode: None
+) -> None:
+    monkeypatch.setenv("ENPAR_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("ENPAR_DATA", str(tmp_path / "no-data"))
+    at = app()
+    for page in PAGES:
+        if page != PAGES[0]:
+            at.switch_page(page).run()
+        no_exception(at)
+        if page in ("pages/compare.py", "pages/breakdown.py", "pages/examples.py"):
+            assert "No checkpoint found" in texts(at.warning)
+            assert "enpar finetune --train" in texts(at.code) and str(tmp_path / "runs") in texts(at.code)
+    assert "No evaluation run yet" in texts(at.info)
+
+
+def test_compare_shows_both_systems_and_escapes_pasted_html(env: dict[str, Path], server_mode: None) -> None:
+    at = app()
+    no_exception(at)
+    assert at.selectbox(key="sb_ckpt_a").value.endswith("bert-baseline/best")  # defaults: A = baseline
+    assert at.selectbox(key="sb_ckpt_b").value.endswith("enpar/best")  # B = ENPAR
+    assert "Paste one or more sentences" in texts(at.info)  # empty input: a friendly message
+
+    paste = f"We evaluate {XSS[0]} on SciERC.\nThen {XSS[1]} and Zoë's 李雷 😀 join."
+    at.text_area(key="cmp_text").input(paste).run()
+    no_exception(at)
+    out = html_of(at)
+    assert "A: bert-baseline/best (BERT baseline)" in out and "B: enpar/best (ENPAR)" in out
+    assert "<script" not in out and "<img" not in out
+    assert "alert(1)&lt;/script" in out and "onerror" in out and "李雷" in out and "😀" in out
+    assert 'class="arc' in out and 'class="ent' in out
+    assert at.caption[0].value.startswith("2 sentences")
+    download = at.get("download_button")[0]
+    assert download.proto.label == "Download predictions (JSON lines)"
+
+    at.segmented_control(key="cmp_paste_view").set_value("Table").run()
+    table = at.dataframe[0].value
+    assert set(table["system"]) == {"A", "B"} and {"entity"} <= set(table["kind"])
+
+
+def test_compare_long_paste_runs_in_batches(env: dict[str, Path], server_mode: None) -> None:
+    text = "The parser helps translation and the model is compared with SpERT . " * 700
+    assert len(text) > 45_000
+    at = app(cmp_text=text)
+    no_exception(at)
+    n = int(at.caption[0].value.split()[0])
+    assert n >= 100  # split into sentences
+    assert at.number_input(key="cmp_paste_page").max == -(-n // 10)  # drawn 10 sentences a page
+    assert html_of(at).count("enpar-row") == 10
+
+
+def test_compare_dataset_sentence_brings_gold(env: dict[str, Path], server_mode: None) -> None:
+    at = app(cmp_source="Dataset sentence", cmp_index=1)
+    no_exception(at)
+    out = html_of(at)
+    assert "Gold" in out and "SciERC" in out and ("✓" in out or "✗" in out)
+    assert "relations correct" in at.caption[0].value
+
+
+def test_broken_checkpoint_shows_the_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+) -> None:
+    import shutil
+
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(studio["runs"] / "bert-baseline", runs_dir / "bert-baseline")
+    (runs_dir / "bert-baseline" / "best" / "model.safetensors").write_bytes(b"\x80\x04 not safetensors")
+    monkeypatch.setenv("ENPAR_RUNS", str(runs_dir))
+    monkeypatch.setenv("ENPAR_DATA", str(studio["data"]))
+    at = app(cmp_text="We use a parser .")
+    no_exception(at)
+    errors = texts(at.error)
+    assert "could not predict" in errors and "model.safetensors" in errors and "pickle" in errors
+
+
+def test_dataset_errors_name_file_line_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+) -> None:
+    data = tmp_path / "data" / "broken"
+    data.mkdir(parents=True)
+    good = json.dumps(helpers.GOLD[0])
+    bad = json.dumps({**helpers.GOLD[0], "entities": [[0, 99, "Task"]], "relations": []})
+    (data / "test.json").write_text(good + "\n" + bad + "\n")
+    monkeypatch.setenv("ENPAR_RUNS", str(studio["runs"]))
+    monkeypatch.setenv("ENPAR_DATA", str(tmp_path / "data"))
+    at = app(cmp_source="Dataset sentence")
+    no_exception(at)
+    errors = texts(at.error)
+    assert "test.json" in errors and "line 2" in errors and "entities[0]" in errors
+
+
+def test_page_runs_alone_still_gets_the_frame(env: dict[str, Path]) -> None:
+    """Without server_mode, AppTest's second run executes the page file alone (Streamlit's legacy
+    pages/ mode); the page then draws the sidebar itself, with the same state."""
+    at = app()
+    at.selectbox(key="sb_ckpt_a").set_value(at.selectbox(key="sb_ckpt_b").value).run()
+    at.run()
+    no_exception(at)
+    assert at.selectbox(key="sb_ckpt_a").value.endswith("enpar/best")
+    assert at.button(key="sb_eval_start")
+
+
+def test_evaluation_runs_from_the_sidebar_then_breakdown_examples_and_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+) -> None:
+    import shutil
+
+    runs_dir = tmp_path / "runs"  # own folder: its runs database starts empty
+    shutil.copytree(studio["runs"], runs_dir, ignore=shutil.ignore_patterns("evaluations", "*.sqlite*"))
+    monkeypatch.setenv("ENPAR_RUNS", str(runs_dir))
+    monkeypatch.setenv("ENPAR_DATA", str(studio["data"]))
+
+    calls: list[dict[str, object]] = []
+    compute = loading.compute_report
+
+    def spy(*args: object, **kwargs: object) -> dict[str, object]:
+        calls.append(kwargs)
+        return compute(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loading, "compute_report", spy)
+
+    at = app()
+    at.switch_page("pages/breakdown.py").run()
+    assert "No finished evaluation" in texts(at.info)
+    at.button(key="sb_eval_start").click().run()  # sidebar: evaluate A and B on scierc/test
+    no_exception(at)
+    started = at.session_state["sb_last_started"]
+    assert len(started) == 2 and "Started runs" in texts(at.success)
+
+    store = runs.RunStore.for_runs_dir(runs_dir)
+    finished = [wait(store, i, timeout=180) for i in started]
+    assert [r.status for r in finished] == ["done", "done"], [r.error for r in finished]
+
+    at.switch_page("pages/runs.py").run()
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["done", "done"] and "Relation (exactly) F1" in table
+    assert "Entity F1" in [m.label for m in at.metric]
+    at.button(key=f"runs_open_{started[1]}").click().run()  # opens the run in Breakdown
+    no_exception(at)
+    assert at.session_state["bd_source"] == "One run" and at.session_state["bd_run"] == started[1]
+    assert len(at.get("plotly_chart")) == 5
+
+    # AppTest keeps requesting the page last given to at.switch_page, so name the one the app switched to
+    at.switch_page("pages/breakdown.py")
+    at.segmented_control(key="bd_source").set_value("A vs B").run()
+    no_exception(at)
+    overall = at.dataframe[0].value
+    assert set(overall["system"]) == {"A", "B"} and len(overall) == 12
+    paired = at.dataframe[1].value
+    assert "p-value" in paired and len(paired) == 3
+    before = at.dataframe[3].value.copy()  # per relation type, strict
+    at.segmented_control(key="bd_convention").set_value("relation").run()  # boundaries
+    at.segmented_control(key="bd_symmetric").set_value("unordered").run()
+    no_exception(at)
+    assert "Relation (boundaries)" in texts(at.markdown) and len(at.get("plotly_chart")) == 5
+    assert calls[-1] == {"symmetric": "unordered", "convention": "relation", "n_bootstrap": 1000}
+    assert at.dataframe[3].value.shape[0] >= 1 and before.shape[0] >= 1
+
+    at.switch_page("pages/examples.py").run()
+    no_exception(at)
+    assert "disagreements" in at.caption[0].value
+    at.selectbox(key="ex_category").set_value("B right, A wrong").run()
+    no_exception(at)
