@@ -381,6 +381,7 @@ def pretrain(
         "checkpoints": sorted({*checkpoints, *(str(p) for p in sorted(out.glob("step-*")) if p.is_dir())}),
         "final": str(out / f"step-{step:06d}"),
     }
+    summary["weights_sha256"] = _fingerprints(model, distributed)  # one per process: equal iff in sync
     if is_main():
         rows = [json.loads(ln) for ln in (out / LOG).read_text(encoding="utf-8").splitlines() if ln.strip()]
         if rows:
@@ -390,6 +391,24 @@ def pretrain(
         write_json(out / "summary.json", summary)
     barrier()
     return summary
+
+
+def _fingerprints(model: torch.nn.Module, distributed: bool) -> list[str]:
+    """sha256 of every parameter's bytes, gathered from each process (a cheap end-of-run sync check)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, p in model.state_dict().items():
+        h.update(name.encode())
+        h.update(p.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    mine = h.hexdigest()
+    if not distributed:
+        return [mine]
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * world_size()
+    dist.all_gather_object(gathered, mine)
+    return [str(g) for g in gathered]
 
 
 def _mean(values: list[float]) -> float:
