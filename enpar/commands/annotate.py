@@ -17,10 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--input-format",
-        choices=("lines", "paragraphs", "wikitext"),
+        choices=("lines", "paragraphs", "wikitext", "dataset"),
         default="lines",
         help="lines: one sentence per line; paragraphs: one paragraph per line, split into sentences with "
-        "spaCy; wikitext: paragraphs in WikiText layout (headings dropped, ' @-@ ' escapes undone)",
+        "spaCy; wikitext: paragraphs in WikiText layout (headings dropped, ' @-@ ' escapes undone); "
+        "dataset: the text of a labelled file (any format enpar reads), its tokens kept, its labels "
+        "ignored (within-task pre-training text)",
     )
     parser.add_argument(
         "--min-entities", type=int, default=3, help="drop sentences with fewer entities (paper 3, code 2)"
