@@ -82,6 +82,9 @@ class FinetuneConfig:
     eval_from_epoch: int = 5  # 1-based: dev evaluation after epoch 5 onwards (and always after the last)
     patience: int = 100  # stop after this many dev evaluations without improvement
     seed: int = 5216
+    # Speed (spec deviation, documented): training batches are drawn shuffled but of similar length, from
+    # random pools of this many batches (enpar.data.bucketed_batches); 0 = the code's plain shuffle.
+    length_pool: int = 20
     bf16: bool = True  # autocast on GPU; ignored on CPU
 
     def to_dict(self) -> dict[str, Any]:

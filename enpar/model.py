@@ -134,14 +134,21 @@ class SpanCNN(nn.Module):
     Conv1d(H -> channels, k, zero padding k on both sides) -> gelu -> max over all positions; concat; dropout.
 
     Padding k keeps an all-zero window, so each channel is max(gelu(b), windows touching the span) and extra
-    zero columns never change the result: spans of one width group share one padded tensor exactly."""
+    zero columns never change the result: spans of one width group share one padded tensor exactly.
+
+    Computed as "project, then gather": a convolution is a sum over its k taps of shifted projections
+    W_j h, and one word lies in many spans (contexts overlap heavily), so every word of the batch is
+    projected once by every tap in one matrix product, and each span only gathers and adds those rows.
+    The weights stay ordinary Conv1d parameters; `reference_forward` is the literal convolution."""
 
     def __init__(
         self, in_dim: int, kernels: Sequence[int], channels: int, dropout: float, group_columns: int = 4096
     ) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(nn.Conv1d(in_dim, channels, k, padding=k) for k in kernels)
-        self.output_dim = channels * len(kernels)
+        self.kernels = tuple(int(k) for k in kernels)
+        self.channels = channels
+        self.convs = nn.ModuleList(nn.Conv1d(in_dim, channels, k, padding=k) for k in self.kernels)
+        self.output_dim = channels * len(self.kernels)
         self.group_columns = group_columns
         self.dropout = nn.Dropout(dropout)
 
@@ -149,18 +156,34 @@ class SpanCNN(nn.Module):
         # words: (B, N, H); spans: (S, 3) -> (S, channels * len(kernels))
         if spans.shape[0] == 0:
             return words.new_zeros(0, self.output_dim)
+        n_batch, n_words, hidden = words.shape
+        kmax = max(self.kernels)
+        flat = words.reshape(n_batch * n_words, hidden)
+        # one small projection per (kernel, tap), plus a last all-zero row standing for the padding;
+        # separate tensors keep the backward pass free of big zero-filled slice gradients
+        taps = [
+            [F.pad(F.linear(flat, conv.weight[:, :, j]), (0, 0, 0, 1)) for j in range(k)]
+            for k, conv in zip(self.kernels, self.convs, strict=True)
+        ]  # [kernel][tap]: (B*N + 1, C)
+        pad_row = n_batch * n_words
         widths = (spans[:, 2] - spans[:, 1]).tolist()
         pieces: list[Tensor] = []
         order: list[int] = []
         for group in _width_groups(widths, self.group_columns):
             width = max(1, max(widths[i] for i in group))
             sel = spans[torch.tensor(group, device=spans.device)]  # (g, 3)
-            offsets = torch.arange(width, device=spans.device)  # (W,)
-            positions = sel[:, 2:3] - 1 - offsets  # (g, W): ed-1, ed-2, ... (reversed)
-            valid = offsets < (sel[:, 2:3] - sel[:, 1:2])  # (g, W)
-            x = words[sel[:, 0:1], positions.clamp(min=0)]  # (g, W, H)
-            x = (x * valid.unsqueeze(-1).to(x.dtype)).transpose(1, 2)  # (g, H, W)
-            pieces.append(torch.cat([F.gelu(conv(x)).amax(dim=-1) for conv in self.convs], dim=-1))
+            offs = torch.arange(-kmax, width + kmax, device=spans.device)  # (W + 2kmax,) reversed positions
+            valid = (offs >= 0) & (offs < (sel[:, 2:3] - sel[:, 1:2]))  # (g, W + 2kmax)
+            # rows[:, kmax + i] = the flat index of h_{ed-1-i}; the zero row outside the span
+            rows = torch.where(valid, sel[:, 0:1] * n_words + sel[:, 2:3] - 1 - offs, pad_row)
+            feats = []
+            for k, conv, proj in zip(self.kernels, self.convs, taps, strict=True):
+                n_out, base = width + k + 1, kmax - k  # padding k on each side of W columns
+                acc = F.embedding(rows[:, base : base + n_out], proj[0])  # (g, W+k+1, C)
+                for j in range(1, k):
+                    acc = acc + F.embedding(rows[:, base + j : base + j + n_out], proj[j])
+                feats.append(F.gelu(acc + conv.bias).amax(dim=1))  # (g, C)
+            pieces.append(torch.cat(feats, dim=-1))
             order.extend(group)
         out = torch.cat(pieces, dim=0)  # (S, out) in group order
         if order != sorted(order):
@@ -168,6 +191,16 @@ class SpanCNN(nn.Module):
             inverse[torch.tensor(order)] = torch.arange(len(order))
             out = out[inverse.to(out.device)]
         return self.dropout(out)
+
+    def reference_forward(self, words: Tensor, spans: Tensor) -> Tensor:
+        """The literal definition, one span at a time (tests compare forward against it)."""
+        out = []
+        for b, st, ed in spans.tolist():
+            x = words[b, st:ed].flip(0).T.unsqueeze(0)  # (1, H, w), reversed
+            if ed == st:
+                x = words.new_zeros(1, words.shape[-1], 1)
+            out.append(torch.cat([F.gelu(conv(x)).amax(dim=-1) for conv in self.convs], dim=-1))
+        return self.dropout(torch.cat(out)) if out else words.new_zeros(0, self.output_dim)
 
 
 class EntityEncoder(nn.Module):

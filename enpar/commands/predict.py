@@ -1,0 +1,43 @@
+"""`enpar predict CKPT [TEXT | --file F]`: raw text in, canonical JSON lines out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HELP = "Extract entities and relations from raw text (spaCy sentence split) with a fine-tuned checkpoint."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, metavar="CKPT", help="fine-tuned checkpoint folder")
+    parser.add_argument(
+        "text", nargs="?", default=None, help="text to analyse (or use --file; '-' reads stdin)"
+    )
+    parser.add_argument("--file", type=Path, default=None, help="a UTF-8 text file (one document)")
+    parser.add_argument("--out", type=Path, default=None, help="write JSON lines here instead of stdout")
+    parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
+    parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from enpar.runtime import setup_torch
+
+    setup_torch()
+    from enpar.predict import Predictor
+    from enpar.schema import write_jsonl
+
+    if (args.text is None) == (args.file is None):
+        raise SystemExit("enpar predict: give either TEXT or --file")
+    text = args.file.read_text(encoding="utf-8") if args.file else args.text
+    if text == "-":
+        text = sys.stdin.read()
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size)
+    sentences = predictor.predict(text)
+    if args.out:
+        write_jsonl(sentences, args.out)
+    else:
+        for sent in sentences:
+            print(json.dumps(sent.to_json(), ensure_ascii=False))
+    return 0

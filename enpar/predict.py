@@ -1,0 +1,123 @@
+"""Inference: a fine-tuned checkpoint -> entities and relations for sentences or raw text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from enpar.config import Labels
+from enpar.data import Example, Specials, collate, length_sorted_batches, make_examples
+from enpar.encoding import max_pieces
+from enpar.model import JointModel
+from enpar.runtime import autocast, pick_device
+from enpar.schema import Entity, Relation, Sentence
+from enpar.training import unwrap
+
+Progress = Callable[[int, int], None]
+
+
+def run_inference(
+    model: JointModel,
+    examples: Sequence[Example],
+    specials: Specials,
+    *,
+    device: torch.device,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+    bf16: bool = True,
+) -> list[tuple[list[Entity], list[Relation]]]:
+    """Predictions aligned with `examples`: eval mode, inference_mode, batches of similar length."""
+    model = unwrap(model)  # type: ignore[assignment]
+    was_training = model.training
+    model.eval()
+    results: list[tuple[list[Entity], list[Relation]]] = [([], []) for _ in examples]
+    done, total = 0, len(examples)
+    if progress:
+        progress(0, total)
+    try:
+        with torch.inference_mode(), autocast(device, bf16):
+            for idx in length_sorted_batches([len(ex) for ex in examples], batch_size):
+                batch = collate([examples[i] for i in idx], specials, with_gold=False).to(device)
+                for i, pred in zip(idx, model.decode(model(batch)), strict=True):
+                    results[i] = pred
+                done += len(idx)
+                if progress:
+                    progress(done, total)
+    finally:
+        model.train(was_training)
+    return results
+
+
+class Predictor:
+    """A fine-tuned JointModel with its tokenizer, ready for sentences or raw text."""
+
+    def __init__(
+        self,
+        model: JointModel,
+        tokenizer: Any,
+        *,
+        device: torch.device | str | None = None,
+        batch_size: int = 32,
+        bf16: bool = True,
+    ) -> None:
+        self.device = torch.device(device) if device is not None else pick_device()
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.bf16 = bf16
+        limit = max_pieces(tokenizer, model.encoder.sentence.model.config, model.config.max_pieces)
+        self.specials = Specials.of(tokenizer, limit)
+        self._nlp: Any = None
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, *, device: torch.device | str | None = None, batch_size: int = 32
+    ) -> Predictor:
+        from enpar.checkpoint import load_joint_model
+
+        model, ckpt = load_joint_model(path)
+        predictor = cls(model, ckpt.tokenizer(), device=device, batch_size=batch_size)
+        predictor.checkpoint_config = ckpt.config
+        return predictor
+
+    @property
+    def labels(self) -> Labels:
+        return self.model.labels
+
+    def predict_sentences(
+        self, sentences: Sequence[Sentence], *, progress: Progress | None = None
+    ) -> list[Sentence]:
+        """The same sentences (ids, tokens, doc ids, meta) carrying predicted entities and relations."""
+        examples = make_examples(list(sentences), self.tokenizer)
+        preds = run_inference(
+            self.model,
+            examples,
+            self.specials,
+            device=self.device,
+            batch_size=self.batch_size,
+            progress=progress,
+            bf16=self.bf16,
+        )
+        return [s.with_predictions(e, r) for s, (e, r) in zip(sentences, preds, strict=True)]
+
+    def predict(
+        self, texts: str | Sequence[str], *, progress: Progress | None = None, nlp: Any = None
+    ) -> list[Sentence]:
+        """Raw text (one string or several documents) -> sentences split and tokenised by spaCy
+        (enpar.nlp, sentences only), ids "<text index>-<sentence index>", doc_id "<text index>"."""
+        from enpar.nlp import DEFAULT_SPACY, load_spacy, split_sentences
+
+        if isinstance(texts, str):
+            texts = [texts]
+        if nlp is None:
+            if self._nlp is None:
+                self._nlp = load_spacy(DEFAULT_SPACY, purpose="sentences")
+            nlp = self._nlp
+        sentences: list[Sentence] = []
+        for i, text in enumerate(texts):
+            for j, tokens in enumerate(t for t in split_sentences(text, nlp) if t):
+                sentences.append(Sentence(f"{i}-{j}", tuple(tokens), doc_id=str(i)))
+        return self.predict_sentences(sentences, progress=progress)
