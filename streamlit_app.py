@@ -11,10 +11,10 @@ from app import ui
 st.set_page_config(**ui.PAGE_CONFIG)
 
 pages = [
-    st.Page("pages/compare.py", title="Compare", icon="🔍", default=True),
-    st.Page("pages/breakdown.py", title="Breakdown", icon="📊"),
-    st.Page("pages/examples.py", title="Examples", icon="🧾"),
-    st.Page("pages/runs.py", title="Runs", icon="⏱️"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
+    st.Page("pages/breakdown.py", title="Breakdown", icon=":material/bar_chart:"),
+    st.Page("pages/examples.py", title="Examples", icon=":material/format_list_bulleted:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/pending_actions:"),
 ]
 page = st.navigation(pages)
 ui.frame()  # session defaults + the sidebar shared by all pages

@@ -237,28 +237,36 @@ def _assign_levels(arcs: list[_Arc]) -> int:
     return max((a.level for a in arcs), default=0)
 
 
-def _assign_rows(items: Sequence[Item]) -> list[int]:
-    """Entity bars: first free row in which the span overlaps nothing (nested/missed spans go lower)."""
+def _entity_text(item: Item) -> str:
+    ent = item.entity
+    assert ent is not None
+    glyphs = STATUS_GLYPH.get(item.status or "", "") + (ONLY_GLYPH if item.only else "")
+    return f"{ent.label} {glyphs}".strip()
 
-    def order_key(i: int) -> tuple[bool, int]:
+
+def _assign_rows(items: Sequence[Item], span_x: Callable[[int, int], tuple[float, float]]) -> list[int]:
+    """Entity bars: the first row where neither the bar nor its label (often wider than a short word)
+    overlaps another; found entities claim the top row before missed ones."""
+
+    def extent(i: int) -> tuple[float, float]:
         ent = items[i].entity
         assert ent is not None
-        return (items[i].status == MISSED, ent.start)  # found entities claim the top row first
+        x0, x1 = span_x(ent.start, ent.end)
+        return x0, max(x1, x0 + len(_entity_text(items[i])) * LABEL_CHAR_W) + 4
 
-    order = sorted(range(len(items)), key=order_key)
-    rows_end: list[list[tuple[int, int]]] = []
+    order = sorted(range(len(items)), key=lambda i: (items[i].status == MISSED, extent(i)))
+    taken_rows: list[list[tuple[float, float]]] = []
     rows = [0] * len(items)
     for i in order:
-        ent = items[i].entity
-        assert ent is not None
-        for r, taken in enumerate(rows_end):
-            if all(ent.end <= s or e <= ent.start for s, e in taken):
-                taken.append(ent.span)
+        lo, hi = extent(i)
+        for r, taken in enumerate(taken_rows):
+            if all(hi <= a or b <= lo for a, b in taken):
+                taken.append((lo, hi))
                 rows[i] = r
                 break
         else:
-            rows_end.append([ent.span])
-            rows[i] = len(rows_end) - 1
+            taken_rows.append([(lo, hi)])
+            rows[i] = len(taken_rows) - 1
     return rows
 
 
@@ -287,7 +295,7 @@ def sentence_svg(view: View) -> str:
         arcs.append(_Arc(item, 0.0, 0.0))
     _assign_anchors(arcs, spans)
     n_levels = _assign_levels(arcs)
-    rows = _assign_rows(view.entities)
+    rows = _assign_rows(view.entities, span_x)
     n_rows = max(rows, default=-1) + 1
 
     text_top = PAD + n_levels * LEVEL_H + (10 if arcs else 0)
@@ -343,7 +351,6 @@ def _entity_svg(
     dash = ' stroke-dasharray="4 3"' if item.status == MISSED else ""
     stroke = item.colour if (item.status or item.only) else fill
     width = 2.5 if item.only else 1.5
-    glyphs = STATUS_GLYPH.get(item.status or "", "") + (ONLY_GLYPH if item.only else "")
     tip = f"{ent.label} [{ent.start}, {ent.end})" + (f" {item.status}" if item.status else "")
     tip += " (only this system)" if item.only else ""
     out = []
@@ -358,7 +365,7 @@ def _entity_svg(
         f'<rect x="{x0:.1f}" y="{y:.1f}" width="{x1 - x0:.1f}" height="7" rx="2" fill="{fill}" '
         f'stroke="{stroke}" stroke-width="{width}"{dash}/>'
         f'<text x="{x0:.1f}" y="{y + 19:.1f}" font-family="sans-serif" font-size="{LABEL_FONT}" '
-        f'fill="{STATUS_COLOUR[item.status] if item.status else "#333"}">{esc(ent.label)} {glyphs}</text></g>'
+        f'fill="{STATUS_COLOUR[item.status] if item.status else "#333"}">{esc(_entity_text(item))}</text></g>'
     )
     return "".join(out)
 

@@ -50,28 +50,23 @@ def system_names(rep: dict[str, Any]) -> list[str]:
 
 
 def overall_table(rep: dict[str, Any]) -> pd.DataFrame:
-    """Entity / Relation / Relation exactly, micro and macro, per system, with the micro F1 CI."""
+    """Entity / Relation / Relation exactly, micro and macro: one row each, P/R/F1 (+ micro F1 CI) and
+    the predicted count per system side by side, then the gold count (the paper's layout)."""
     rows = []
     for conv, title in CONVENTION_TITLES.items():
-        for name, sysrep in rep["systems"].items():
-            table = sysrep["scores"][conv]
-            for avg in ("micro", "macro"):
-                entry = table[avg]
-                rows.append(
-                    {
-                        "convention": title,
-                        "average": avg,
-                        "system": name,
-                        "P": pct(entry["precision"]),
-                        "R": pct(entry["recall"]),
-                        "F1": pct(entry["f1"]),
-                        "F1 95% CI": _ci_text(f1_ci(entry)) if avg == "micro" else "",
-                        "tp": entry.get("tp"),
-                        "predicted": entry.get("n_pred"),
-                        "gold": entry.get("n_gold"),
-                    }
-                )
-    return pd.DataFrame(rows)
+        for avg in ("micro", "macro"):
+            row: dict[str, Any] = {"convention": title, "average": avg}
+            for name, sysrep in rep["systems"].items():
+                entry = sysrep["scores"][conv][avg]
+                row[f"{name} P"] = pct(entry["precision"])
+                row[f"{name} R"] = pct(entry["recall"])
+                row[f"{name} F1"] = pct(entry["f1"])
+                row[f"{name} F1 95% CI"] = _ci_text(f1_ci(entry)) if avg == "micro" else ""
+                row[f"{name} predicted"] = entry.get("n_pred")
+                row["gold"] = entry.get("n_gold")
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    return df[[c for c in df.columns if c != "gold"] + ["gold"]]
 
 
 def paired_table(rep: dict[str, Any]) -> pd.DataFrame | None:

@@ -254,8 +254,10 @@ def start_run(
         split=split,
     )
     out_dir = store.path.parent / EVAL_DIR / f"{run.id:05d}-{_slug(checkpoint_name)}-{_slug(split)}"
-    argv = [a.replace("{out}", str(out_dir)) for a in command] if command else evaluate_command(
-        checkpoint, dataset, out_dir
+    argv = (
+        [a.replace("{out}", str(out_dir)) for a in command]
+        if command
+        else evaluate_command(checkpoint, dataset, out_dir)
     )
     store.update(run.id, out_dir=str(out_dir), command=json.dumps(argv))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def show_error(exc: BaseException, *, what: str) -> None:
         where = ", ".join(p for p in parts if p)
         if where:
             lines += ["", f"Where: {where}. Problem: {exc.reason}"]
-    st.error("\n".join(lines), icon="⚠️")
+    st.error("\n".join(lines), icon=":material/error:")
 
 
 def _display_path(path: Path) -> str:
@@ -72,7 +72,7 @@ def no_checkpoint_help() -> None:
     st.warning(
         f"No checkpoint found under the runs folder `{state.runs_dir()}` (a checkpoint is a folder holding "
         "`config.json` and `model.safetensors`). Set `ENPAR_RUNS` to look elsewhere, or make one:",
-        icon="🔎",
+        icon=":material/search:",
     )
     st.code(make_checkpoint_commands(), language="bash")
     st.caption("Then reload this page: new checkpoints are picked up within a few seconds.")
@@ -108,7 +108,7 @@ def no_split_help() -> None:
     st.info(
         "No dataset split found. Put data folders (e.g. `scierc/{train,dev,test}.json`) under `$ENPAR_DATA` "
         "or `../shared/data`, then pick a split in the sidebar.",
-        icon="📂",
+        icon=":material/folder_open:",
     )
 
 
@@ -182,7 +182,8 @@ def sidebar() -> None:
         splits = loading.find_splits()
         if splits:
             names = list(splits)
-            default = next((n for n in names if n.endswith("/test")), names[0])
+            tests = [n for n in names if n.endswith("/test")]
+            default = "scierc/test" if "scierc/test" in names else (tests or names)[0]  # the paper's main set
             _keep_valid(state.SPLIT, names, default)
             st.selectbox(
                 "Gold split",
@@ -214,11 +215,13 @@ def _eval_controls(found: list[loading.CheckpointInfo], splits: dict[str, str]) 
     active = [r for r in store.runs(limit=50) if r.active]
     started = st.session_state.get(state.LAST_STARTED) or []
     if started:
-        st.success(f"Started run{'s' if len(started) > 1 else ''} " + ", ".join(f"#{i}" for i in started))
+        known = {r.id: r.status for r in store.runs(limit=200)}
+        listed = ", ".join(f"#{i} ({known.get(i, '?')})" for i in started)
+        st.success(f"Started run{'s' if len(started) > 1 else ''} {listed}")
     if active:
         st.caption(f"{len(active)} run{'s' if len(active) > 1 else ''} in progress")
     if started or active:
-        st.page_link("pages/runs.py", label="Follow on Runs", icon="⏱️")
+        st.page_link("pages/runs.py", label="Follow on Runs", icon=":material/pending_actions:")
 
 
 def run_store() -> runs.RunStore:

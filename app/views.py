@@ -164,21 +164,33 @@ def show_comparison(
     key: str,
     captions: dict[int, list[str]] | None = None,
     symmetric_labels: frozenset[str] = frozenset(),
+    strict: bool | None = None,
 ) -> None:
-    """A and B (and gold) side by side per sentence, as arcs or as a table, with downloads."""
+    """A and B (and gold) per sentence, as arcs or as a table, with downloads.
+
+    `strict` set: relations match under that convention (the page has its own switch); None: a toggle here.
+    `symmetric_labels`: relation types whose direction is ignored when matching (unordered).
+    """
     usable = {k: v for k, v in systems.items() if v is not None}
     if not usable:
         return
     n = max(len(v) for v in usable.values())
     c1, c2, c3 = st.columns([2, 2, 3])
     mode = c1.segmented_control("View", ["Arcs", "Table"], key=f"{key}_view", default="Arcs", required=True)
-    strict = c2.toggle(
-        "Strict match (entity types too)",
-        value=True,
-        key=f"{key}_strict",
-        help="Relation (exactly) vs boundaries: which relations count as the same.",
+    if strict is None:
+        strict = c2.toggle(
+            "Strict match (entity types too)",
+            value=True,
+            key=f"{key}_strict",
+            help="Relation (exactly) vs boundaries: which relations count as the same.",
+        )
+    # Three long sentences side by side need scrolling; stacked, their words line up (default with gold).
+    stacked = c3.toggle(
+        "Stack the systems (words line up)",
+        value=gold is not None,
+        key=f"{key}_stack",
+        help="Off: side by side.",
     )
-    stacked = c3.toggle("Stack A over B (words line up)", value=False, key=f"{key}_stack")
     views = build_views(usable, gold=gold, strict=strict, symmetric_labels=symmetric_labels)
     counts = render.count_marks(v for row in views for v in row if v.title != "Gold")
     st.caption(
@@ -194,7 +206,7 @@ def show_comparison(
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"{key}_table")
     else:
-        st.html(render.legend_html(with_gold=gold is not None, with_other=len(usable) > 1))
+        show_html(render.legend_html(with_gold=gold is not None, with_other=len(usable) > 1))
         start = _pager(n, key=key)
         for i in range(start, min(start + PAGE_SIZE, n)):
             row = views[i]
@@ -204,13 +216,29 @@ def show_comparison(
             )
             cols = 1 if stacked else len(row)
             grid = "".join(render.view_html(v) for v in row)
-            st.html(
+            show_html(
                 f'<div class="enpar-row" style="border-top:1px solid #ddd;padding-top:4px">'
                 f'<div style="font-weight:600">Sentence {i + 1}</div>{text}{notes}'
                 f'<div style="display:grid;grid-template-columns:repeat({cols},minmax(0,1fr));gap:12px">'
                 f"{grid}</div></div>"
             )
     _downloads(usable, key=key)
+
+
+def unordered_labels(dataset_path: str | None) -> frozenset[str]:
+    """Relation types matched without direction: the dataset's symmetric ones, unless the symmetric mode
+    chosen on Breakdown/Examples is "directed" (the paper's default)."""
+    if st.session_state.get(state.SYMMETRIC, "directed") == "directed":
+        return frozenset()
+    return loading.symmetric_labels(dataset_path)
+
+
+def show_html(body: str) -> None:
+    """Draw rendered HTML/SVG (every user string in it already escaped by app.render).
+
+    Why not st.html: it sanitises with DOMPurify's HTML-only profile, which drops <svg> entirely.
+    """
+    st.markdown(body, unsafe_allow_html=True)
 
 
 def _summary(systems: dict[str, list[Sentence]], counts: dict[str, int], *, with_gold: bool) -> str:
@@ -269,6 +297,9 @@ def _downloads(systems: dict[str, list[Sentence]], *, key: str) -> None:
 # Breakdown and Examples: which predictions to score
 
 
+Picked = tuple[str, str, dict[str, str], dict[str, str]]  # split, gold path, predictions, labels by system
+
+
 def latest_done_run(store: runs.RunStore, *, checkpoint: str, dataset: str) -> runs.Run | None:
     for run in store.runs(status="done"):
         if run.checkpoint == checkpoint and run.dataset == dataset and run.predictions.exists():
@@ -276,9 +307,10 @@ def latest_done_run(store: runs.RunStore, *, checkpoint: str, dataset: str) -> r
     return None
 
 
-def ab_predictions(*, key: str) -> tuple[str, str, dict[str, str]] | None:
-    """(split name, gold path, {"A": predictions.jsonl, "B": ...}) from the newest finished runs of the
-    sidebar's checkpoints on its split; otherwise explains what is missing and offers to start runs."""
+def ab_predictions(*, key: str) -> Picked | None:
+    """(split name, gold path, {"A": predictions.jsonl, "B": ...}, {"A": label, ...}) from the newest
+    finished runs of the sidebar's checkpoints on its split; otherwise explains what is missing and offers
+    to start runs."""
     pair = ui.require_pair()
     if pair is None:
         return None
@@ -298,24 +330,27 @@ def ab_predictions(*, key: str) -> tuple[str, str, dict[str, str]] | None:
         st.info(
             f"No finished evaluation of checkpoint {what} on **{name}** yet. Evaluations run in the "
             "background; this page uses their predictions.",
-            icon="⏳",
+            icon=":material/hourglass_empty:",
         )
         if active:
             st.caption(f"{len(active)} evaluation(s) on {name} in progress.")
-            st.page_link("pages/runs.py", label="Follow them on Runs", icon="⏱️")
+            st.page_link("pages/runs.py", label="Follow them on Runs", icon=":material/pending_actions:")
         elif st.button(f"Evaluate {what} on {name}", key=f"{key}_start", type="primary"):
             ids = ui.start_evaluations("A and B" if len(missing) == 2 else missing[0])
             st.session_state[state.LAST_STARTED] = ids
             st.rerun()
         return None
-    return name, path, {n: str(r.predictions) for n, r in found.items() if r is not None}
+    preds = {n: str(r.predictions) for n, r in found.items() if r is not None}
+    return name, path, preds, {n: f"{r.checkpoint_name} (run #{r.id})" for n, r in found.items() if r}
 
 
-def one_run_predictions(*, key: str) -> tuple[str, str, dict[str, str]] | None:
-    """(split, gold path, {checkpoint name: predictions}) of one finished run picked here."""
+def one_run_predictions(*, key: str) -> Picked | None:
+    """(split, gold path, {"A": predictions}, {"A": label}) of one finished run picked here."""
     done = [r for r in ui.run_store().runs(status="done") if r.predictions.exists()]
     if not done:
-        st.info("No finished evaluation run yet: start one from the sidebar.", icon="⏳")
+        st.info(
+            "No finished evaluation run yet: start one from the sidebar.", icon=":material/hourglass_empty:"
+        )
         return None
     ids = [r.id for r in done]
     if st.session_state.get(state.BD_RUN) not in ids:
@@ -330,7 +365,12 @@ def one_run_predictions(*, key: str) -> tuple[str, str, dict[str, str]] | None:
         ),
     )
     run = by_id[int(run_id)]
-    return run.split, run.dataset, {"A": str(run.predictions)}
+    return (
+        run.split,
+        run.dataset,
+        {"A": str(run.predictions)},
+        {"A": f"{run.checkpoint_name} (run #{run.id})"},
+    )
 
 
 def convention_controls(*, key: str) -> tuple[str, str]:
@@ -545,7 +585,7 @@ def run_details(run: runs.Run, *, key: str) -> None:
         f"{_when(run.created_at)} · {_duration(run.duration)}"
     )
     if run.status == "failed":
-        st.error(f"Run #{run.id} failed: {run.error}", icon="❌")
+        st.error(f"Run #{run.id} failed: {run.error}", icon=":material/cancel:")
         st.code(run.log_tail(40) or "(no log)", language="text")
     elif run.status == "cancelled":
         st.warning(f"Run #{run.id} was cancelled.")

@@ -11,15 +11,14 @@ source = st.segmented_control("Scores of", ["A vs B", "One run"], key=state.BD_S
 picked = views.one_run_predictions(key="bd") if source == "One run" else views.ab_predictions(key="bd")
 if picked is None:
     st.stop()
-split, gold_path, preds = picked
+split, gold_path, preds, labels = picked
 
 convention, symmetric = views.convention_controls(key="bd")
 n_bootstrap = st.select_slider(
     "Bootstrap resamples (CIs and paired test)", [0, 200, 1000], value=1000, key="bd_bootstrap"
 )
-st.caption(
-    f"Gold: **{split}** (`{gold_path}`) · predictions: " + " · ".join(f"{n}: `{p}`" for n, p in preds.items())
-)
+st.markdown(f"Gold: **{split}** · " + " · ".join(f"**{n}** = {label}" for n, label in labels.items()))
+st.caption(f"Files: gold `{gold_path}` · " + " · ".join(f"{n} `{p}`" for n, p in preds.items()))
 report = views.compute_report(
     gold_path, preds, convention=convention, symmetric=symmetric, n_bootstrap=n_bootstrap
 )

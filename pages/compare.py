@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import loading, state, ui, views
+from app import state, ui, views
 
 ui.ensure_frame()  # no-op unless Streamlit ran this page without the entrypoint
 
@@ -24,13 +24,14 @@ if source == "Dataset sentence":
         predictions,
         gold=[gold_sentence],
         key="cmp_ds",
-        symmetric_labels=loading.symmetric_labels(split[1] if split else None),
+        symmetric_labels=views.unordered_labels(split[1] if split else None),
     )
 else:
     text = views.paste_input(key="cmp_paste")
     if not text.strip():
         st.info(
-            "Paste one or more sentences above (or click **Example**) to see what A and B extract.", icon="✍️"
+            "Paste one or more sentences above (or click **Example**) to see what A and B extract.",
+            icon=":material/edit_note:",
         )
         st.stop()
     predictions = views.predict_both(pair, text=text, key="cmp_paste")

@@ -10,7 +10,7 @@ st.title("Examples where A and B disagree")
 picked = views.ab_predictions(key="ex")
 if picked is None:
     st.stop()
-split, gold_path, preds = picked
+split, gold_path, preds, names = picked
 convention, symmetric = views.convention_controls(key="ex")
 try:
     gold = loading.read_dataset(gold_path)
@@ -25,7 +25,10 @@ except Exception as exc:  # mismatched or broken files: say which, keep the page
 
 kept = views.example_filters(items, gold, key="ex")
 groups = examples.by_sentence(kept)
-st.caption(f"{len(kept)} of {len(items)} disagreements, in {len(groups)} sentences of {split}.")
+st.caption(
+    f"{len(kept)} of {len(items)} disagreements, in {len(groups)} sentences of {split} · "
+    + " · ".join(f"{n} = {label}" for n, label in names.items())
+)
 if not groups:
     st.info("No sentence matches these filters.")
     st.stop()
@@ -33,5 +36,10 @@ order = list(groups)
 aligned = {name: [systems[name][i] for i in order] for name in systems}
 captions = {k: [examples.describe(d, gold[i]) for d in groups[i]] for k, i in enumerate(order)}
 views.show_comparison(
-    aligned, gold=[gold[i] for i in order], key="ex", captions=captions, symmetric_labels=labels
+    aligned,
+    gold=[gold[i] for i in order],
+    key="ex",
+    captions=captions,
+    symmetric_labels=labels if symmetric != "directed" else frozenset(),
+    strict=convention == "relation_strict",
 )

@@ -18,7 +18,7 @@ def live() -> None:
     store = ui.run_store()
     all_runs = store.runs()
     if not all_runs:
-        st.info("No evaluation run yet.", icon="⏳")
+        st.info("No evaluation run yet.", icon=":material/hourglass_empty:")
         return
     for run in (r for r in all_runs if r.active):
         views.active_run(run, store, key="runs")

@@ -73,7 +73,8 @@ def app(**state: object) -> AppTest:
 
 
 def html_of(at: AppTest) -> str:
-    return "\n".join(h.value for h in at.html)
+    """The rendered sentence blocks (drawn with st.markdown(unsafe_allow_html=True))."""
+    return "\n".join(m.value for m in at.markdown if "enpar-" in m.value)
 
 
 def texts(elements: object) -> str:
@@ -296,8 +297,9 @@ def test_report_tables_and_charts() -> None:
     worse = [gold[0].with_predictions(gold[0].entities, [])] + gold[1:]
     rep = report(gold, gold, vs=worse, n_bootstrap=50)
     overall = reporting.overall_table(rep)
-    assert len(overall) == 3 * 2 * 2 and set(overall["system"]) == {"A", "B"}
-    assert overall.query("system == 'A' and average == 'micro'")["F1"].tolist() == [100.0, 100.0, 100.0]
+    assert len(overall) == 3 * 2 and {"A F1", "B F1", "A F1 95% CI", "gold"} <= set(overall)
+    assert overall.query("average == 'micro'")["A F1"].tolist() == [100.0, 100.0, 100.0]
+    assert overall.query("average == 'micro'")["B F1"].tolist()[1] < 100
     assert len(reporting.paired_table(rep)) == 3
     t7 = reporting.per_type_table(rep, "relation_strict")
     assert t7.set_index("type").loc["USED-FOR", "gold"] == 2 and "B F1" in t7
@@ -474,7 +476,7 @@ def test_evaluation_runs_from_the_sidebar_then_breakdown_examples_and_runs(
     at.segmented_control(key="bd_source").set_value("A vs B").run()
     no_exception(at)
     overall = at.dataframe[0].value
-    assert set(overall["system"]) == {"A", "B"} and len(overall) == 12
+    assert {"A F1", "B F1"} <= set(overall) and len(overall) == 6
     paired = at.dataframe[1].value
     assert "p-value" in paired and len(paired) == 3
     before = at.dataframe[3].value.copy()  # per relation type, strict
@@ -490,3 +492,29 @@ def test_evaluation_runs_from_the_sidebar_then_breakdown_examples_and_runs(
     assert "disagreements" in at.caption[0].value
     at.selectbox(key="ex_category").set_value("B right, A wrong").run()
     no_exception(at)
+
+
+def test_runs_page_shows_progress_cancel_and_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+) -> None:
+    runs_dir = tmp_path / "runs"
+    monkeypatch.setenv("ENPAR_RUNS", str(runs_dir))
+    monkeypatch.setenv("ENPAR_DATA", str(studio["data"]))
+    store = runs.RunStore.for_runs_dir(runs_dir)
+    slow = start(store, FAKE_EVAL.replace("time.sleep(0.05)", "time.sleep(5)"), "{out}", "10", name="slow")
+    bad = start(store, "import sys; print('step 1'); sys.exit('error: gold.json:7: field relations[0]: bad')")
+    wait(store, bad.id)
+    end = time.time() + 30
+    while not store.get(slow.id).progress() and time.time() < end:
+        time.sleep(0.1)
+
+    at = app()
+    at.switch_page("pages/runs.py").run()
+    no_exception(at)
+    assert any("slow on x/dev: predict" in p.proto.text for p in at.get("progress"))
+    at.selectbox(key="runs_pick").set_value(bad.id).run()
+    assert "gold.json:7: field relations[0]" in texts(at.error)
+    assert any("step 1" in c.value for c in at.code)  # the log tail
+    at.button(key=f"runs_cancel_{slow.id}").click().run()
+    no_exception(at)
+    assert wait(store, slow.id).status == "cancelled"
