@@ -14,6 +14,9 @@ def setup_torch(threads: int | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if threads is None:  # ENPAR_THREADS / OMP_NUM_THREADS win, else every core
+        env = os.environ.get("ENPAR_THREADS") or os.environ.get("OMP_NUM_THREADS")
+        threads = int(env) if env and env.isdigit() and int(env) > 0 else None
     if threads is None:
         threads = os.cpu_count() or 1
         if is_distributed_env():  # share the cores between the local processes
