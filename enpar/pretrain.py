@@ -315,7 +315,9 @@ def pretrain(
             import torch.distributed as dist
 
             _all_reduce_gradients(params)
-            dist.all_reduce(sums)
+            reduced = sums.to(device)  # NCCL reduces GPU tensors only
+            dist.all_reduce(reduced)
+            sums = reduced.cpu()
         grad_norm = clip_gradients(params, config.grad_clip)
         optimizer.step()
         scheduler.step()
