@@ -134,6 +134,22 @@ def weights_stamp(checkpoint: str) -> float:
         return 0.0
 
 
+APP_THREADS_ENV = "ENPAR_APP_THREADS"
+
+
+def set_app_threads() -> None:
+    """Torch threads for app predictions ($ENPAR_APP_THREADS, default 1), set in the calling thread.
+
+    Why 1: the app predicts a few sentences at a time, where intra-op threads gain little, and on a shared
+    CPU OpenMP threads spin-waiting for a busy core made a 5-sentence prediction ~30x slower (about 2 s
+    instead of 0.065 s here). Set on every call because each script run is a new thread, and OpenMP keeps
+    the setting per thread. Evaluation runs are separate processes with their own setting.
+    """
+    import torch
+
+    torch.set_num_threads(int(os.environ.get(APP_THREADS_ENV, "1")))
+
+
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _load_predictor(checkpoint: str, stamp: float) -> Any:
     from enpar.predict import Predictor  # torch: imported on first use only
@@ -143,6 +159,7 @@ def _load_predictor(checkpoint: str, stamp: float) -> Any:
 
 def load_predictor(checkpoint: str) -> Any:
     """The checkpoint's Predictor, loaded once per weights file (shared across sessions; never mutated)."""
+    set_app_threads()
     return _load_predictor(checkpoint, weights_stamp(checkpoint))
 
 
