@@ -113,6 +113,7 @@ class _Log:
             return
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
         if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
         if self.echo:

@@ -17,7 +17,8 @@ FF(i -> o) = Linear -> gelu -> LayerNorm(eps 1e-12) -> Dropout, Linear weights N
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,21 @@ class FF(nn.Module):
         return self.dropout(self.norm(F.gelu(self.linear(x))))
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 # --- sentence encoder -------------------------------------------------------------------------------
 
 
@@ -82,10 +98,11 @@ class SentenceEncoder(nn.Module):
         from transformers import AutoModel
 
         path = resolve_encoder(name_or_path)
-        try:  # the pooler is never used; leaving it out keeps DDP free of unused parameters
-            model = AutoModel.from_pretrained(path, add_pooling_layer=False)
-        except TypeError:
-            model = AutoModel.from_pretrained(path)
+        with _quiet_transformers():  # the "unexpected pooler weights" report is expected noise
+            try:  # the pooler is never used; leaving it out keeps DDP free of unused parameters
+                model = AutoModel.from_pretrained(path, add_pooling_layer=False)
+            except TypeError:
+                model = AutoModel.from_pretrained(path)
         return cls(model, dropout)
 
     @classmethod
