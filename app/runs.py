@@ -405,7 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 3 or args[0] != "worker":
         print("usage: python -m app.runs worker DB RUN_ID", file=sys.stderr)
         return 2
-    return work(args[1], int(args[2]))
+    try:
+        return work(args[1], int(args[2]))
+    except Exception as exc:  # record why, rather than leave the run for reconcile() to guess
+        RunStore(args[1]).finish(int(args[2]), status="failed", error=f"worker error: {exc!r}")
+        raise
 
 
 if __name__ == "__main__":

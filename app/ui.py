@@ -10,6 +10,7 @@ import shlex
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app import loading, runs, state
@@ -140,6 +141,8 @@ def ensure_frame() -> None:
     token = _run_token()
     if token is None or getattr(token, "_enpar_framed", False):
         return
+    # What st.navigation itself does, so that the next runs go through the entrypoint again.
+    PagesManager.uses_pages_directory = False
     st.set_page_config(**PAGE_CONFIG)
     frame()
 

@@ -13,7 +13,10 @@ st.caption(
 )
 
 
-@st.fragment(run_every=2)
+refreshing = any(r.active for r in ui.run_store().runs(limit=100))
+
+
+@st.fragment(run_every=2 if refreshing else None)  # live progress while something runs
 def live() -> None:
     store = ui.run_store()
     all_runs = store.runs()
@@ -26,6 +29,8 @@ def live() -> None:
     ids = [r.id for r in all_runs]
     picked = st.selectbox("Details of run", ids, key="runs_pick", format_func=lambda i: f"#{i}")
     views.run_details(store.get(int(picked)), key="runs")
+    if refreshing and not any(r.active for r in all_runs):
+        st.rerun()  # all finished: one full rerun stops the refresh and updates the sidebar
 
 
 live()
