@@ -1,0 +1,143 @@
+"""Inference speed of Predictor against the bare encoder, on the same SciERC test batches.
+
+    .venv/bin/python benchmarks/bench_inference.py [--checkpoint RUN/best] [--encoder minilm] [--limit N]
+
+Predictor.predict_sentences does everything (tokenising, length-sorted batching, encoder, tagger, span and
+pair encoders, heads, decoding into Sentences). The bare encoder runs its forward pass alone on the very
+same padded batches (tokenising and collation done beforehand, so it is favoured). Target: the Predictor
+keeps at least 0.75 of the bare encoder's sentences/s. A trained checkpoint gives realistic candidate counts;
+without one an untrained model is used and its predictions (so its pair counts) are arbitrary.
+The two alternate --rounds times (the CPU is shared) and the fastest round of each counts.
+Writes benchmarks/results/inference.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "scierc" / "test.json"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument(
+        "--checkpoint", type=Path, default=None, help="fine-tuned checkpoint (default: untrained)"
+    )
+    ap.add_argument("--encoder", default="minilm", help="encoder of the untrained model")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--limit", type=int, default=0, help="use the first N sentences (0: all)")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "inference.json")
+    args = ap.parse_args()
+    if not args.data.exists():
+        print(f"skipped: {args.data} not found")
+        return 0
+
+    from enpar.runtime import setup_torch
+
+    setup_torch()
+    import torch
+
+    from enpar.config import ModelConfig
+    from enpar.data import build_labels, collate, length_sorted_batches, make_examples
+    from enpar.encoding import load_tokenizer
+    from enpar.model import JointModel
+    from enpar.predict import Predictor
+    from enpar.readers import read_dataset
+    from enpar.runtime import autocast, pick_device
+
+    device = pick_device(args.device)
+    sentences = read_dataset(args.data)
+    if args.limit:
+        sentences = sentences[: args.limit]
+    if args.checkpoint:
+        predictor = Predictor.from_checkpoint(args.checkpoint, device=device, batch_size=args.batch_size)
+    else:
+        torch.manual_seed(0)
+        model = JointModel.build(ModelConfig(encoder=args.encoder), build_labels(sentences))
+        predictor = Predictor(model, load_tokenizer(args.encoder), device=device, batch_size=args.batch_size)
+    bare = predictor.model.encoder.sentence.model
+    examples = make_examples(sentences, predictor.tokenizer)
+    batches = [
+        collate([examples[i] for i in idx], predictor.specials, with_gold=False).to(device)
+        for idx in length_sorted_batches([len(ex) for ex in examples], args.batch_size)
+    ]
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def run_bare() -> None:
+        with torch.inference_mode(), autocast(device, predictor.bf16):
+            for b in batches:
+                bare(input_ids=b.input_ids, attention_mask=b.attention_mask)
+
+    def run_joint() -> list:
+        return predictor.predict_sentences(sentences)
+
+    run_bare()  # warm-up
+    preds = run_joint()
+    t_bare, t_joint = float("inf"), float("inf")
+    for _ in range(args.rounds):
+        for fn, which in ((run_bare, "bare"), (run_joint, "joint")):
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            dt = time.perf_counter() - t0
+            if which == "bare":
+                t_bare = min(t_bare, dt)
+            else:
+                t_joint = min(t_joint, dt)
+    n = len(sentences)
+    rate_bare, rate_joint = n / t_bare, n / t_joint
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    n_ent = sum(len(p.entities) for p in preds)
+    n_rel = sum(len(p.relations) for p in preds)
+    report = {
+        "benchmark": "inference",
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "sentences": n,
+        "batch_size": args.batch_size,
+        "seconds": {"bare_encoder": round(t_bare, 3), "predictor": round(t_joint, 3)},
+        "sentences_per_second": {"bare_encoder": round(rate_bare, 1), "predictor": round(rate_joint, 1)},
+        "ratio": round(rate_joint / rate_bare, 3),
+        "target_ratio_min": 0.75,
+        "meets_target": rate_joint / rate_bare >= 0.75,
+        "predicted": {"entities": n_ent, "relations": n_rel},
+        "peak_memory_mb": round(peak, 1),
+        "memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS",
+    }
+    print(f"{'':<22}{'seconds':>10}{'sent/s':>10}")
+    print(f"{'bare encoder forward':<22}{t_bare:>10.2f}{rate_bare:>10.1f}")
+    print(f"{'Predictor (all)':<22}{t_joint:>10.2f}{rate_joint:>10.1f}")
+    print(
+        f"ratio {rate_joint / rate_bare:.2f} "
+        f"(target >= 0.75: {'met' if report['meets_target'] else 'NOT met'}); "
+        f"{n} sentences, {n_ent} entities, {n_rel} relations predicted; peak memory {peak:.0f} MB"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
