@@ -279,6 +279,11 @@ def finetune(
         if bar is not None:
             bar.close()
         seconds = time.perf_counter() - started
+        if distributed:  # the logged losses are means over all ranks
+            totals = torch.tensor([loss_sum, loss_n, *parts.values()], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(totals)
+            loss_sum, loss_n = float(totals[0]), int(totals[1])
+            parts = dict(zip(parts, totals[2:].tolist(), strict=True))
         epoch_seconds.append(seconds)
         record: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -360,6 +365,8 @@ def finetune(
         "seconds_per_epoch": round(sum(epoch_seconds) / len(epoch_seconds), 2) if epoch_seconds else None,
         "best_dir": str(out / "best"),
     }
+    if distributed:
+        summary = broadcast_object(summary)  # rank 0 knows the best epoch
     if is_main():
         write_json(out / "summary.json", summary)
         log(f"done: best epoch {meta['best_epoch']} dev score {meta['best_score']:.4f}")

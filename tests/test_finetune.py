@@ -216,3 +216,47 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_encoder_dir: Path, tmp_path
         json.loads(x)["train_loss"] for x in (tmp_path / "b" / "dev_metrics.jsonl").read_text().splitlines()
     ]
     assert la == pytest.approx(lb, rel=1e-5)
+
+
+@pytest.mark.distributed
+def test_torchrun_two_cpu_processes(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from enpar.schema import write_jsonl
+
+    write_jsonl(_sentences(12, "tr"), tmp_path / "train.jsonl")
+    write_jsonl(_sentences(4, "dv"), tmp_path / "dev.jsonl")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [
+        str(torchrun),
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "enpar.cli",
+        "finetune",
+        "--train",
+        str(tmp_path / "train.jsonl"),
+        "--dev",
+        str(tmp_path / "dev.jsonl"),
+        "--out",
+        str(tmp_path / "run"),
+        "--encoder",
+        str(tiny_encoder_dir),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--no-progress",
+    ]
+    env = {**os.environ, "ENPAR_THREADS": "1"}
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=240, env=env, cwd=Path(__file__).resolve().parents[1]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count('"best_epoch"') == 1  # only rank 0 prints
+    lines = [json.loads(x) for x in (tmp_path / "run" / "dev_metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [3, 6]  # global batches of 4 split over 2 ranks: 3 steps per epoch
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["world_size"] == 2
+    assert (tmp_path / "run" / "best" / "model.safetensors").is_file()

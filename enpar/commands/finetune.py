@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from enpar.config import FinetuneConfig, ModelConfig
     from enpar.finetune import finetune
     from enpar.readers import read_dataset
-    from enpar.runtime import cleanup_distributed
+    from enpar.runtime import cleanup_distributed, is_main
 
     model_kw, ft_kw = _overrides(args)
     if args.resume:
@@ -122,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
             show_progress=not args.no_progress,
             data_paths={"train": str(Path(train_path).resolve()), "dev": str(Path(dev_path).resolve())},
         )
+        main_rank = is_main()  # decided before the process group goes away
     finally:
         cleanup_distributed()
-    print(json.dumps(summary, indent=2))
+    if main_rank:
+        print(json.dumps(summary, indent=2))
     return 0
