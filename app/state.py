@@ -37,7 +37,6 @@ EX_CATEGORY = "ex_category"
 EX_LABEL = "ex_label"
 EX_BUCKET_BY = "ex_bucket_by"
 EX_BUCKET = "ex_bucket"
-EX_PAGE = "ex_page"
 
 DEFAULTS: dict[str, Any] = {
     EVAL_WHICH: "A and B",
@@ -52,7 +51,6 @@ DEFAULTS: dict[str, Any] = {
     EX_LABEL: "(all)",
     EX_BUCKET_BY: "distance",
     EX_BUCKET: "(all)",
-    EX_PAGE: 1,
 }
 
 

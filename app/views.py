@@ -265,13 +265,12 @@ def _pager(n: int, *, key: str) -> int:
     pages = math.ceil(n / PAGE_SIZE)
     if pages <= 1:
         return 0
+    page_key = f"{key}_page"
+    if not 1 <= int(st.session_state.get(page_key) or 1) <= pages:  # fewer pages after a new filter
+        st.session_state[page_key] = 1
+    st.session_state.setdefault(page_key, 1)
     page = st.number_input(
-        f"Page (of {pages}, {PAGE_SIZE} sentences each)",
-        min_value=1,
-        max_value=pages,
-        value=1,
-        step=1,
-        key=f"{key}_page",
+        f"Page (of {pages}, {PAGE_SIZE} sentences each)", min_value=1, max_value=pages, step=1, key=page_key
     )
     return (int(page) - 1) * PAGE_SIZE
 

@@ -42,7 +42,7 @@ def snap(page: object, name: str) -> None:
     viewport is stretched to the tallest scrolling element first."""
     size = page.viewport_size  # type: ignore[attr-defined]
     height = page.evaluate(  # type: ignore[attr-defined]
-        "(document.querySelector('[data-testid=stMainBlockContainer]') || document.body).scrollHeight + 120"
+        "(document.querySelector('[data-testid=stMain]') || document.body).scrollHeight + 40"
     )
     page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 8000)})  # type: ignore[attr-defined]
     page.wait_for_timeout(800)  # type: ignore[attr-defined]
@@ -169,6 +169,7 @@ def test_compare_escape_switch_pages_and_run_an_evaluation(server: str) -> None:
             snap(page, "breakdown")
             page.get_by_role("link", name="Examples").click()
             expect(page.get_by_text("disagreements, in")).to_be_visible(timeout=SLOW)
+            expect(page.locator(".enpar-row").first).to_be_visible(timeout=SLOW)
             snap(page, "examples")
         finally:
             browser.close()
