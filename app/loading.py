@@ -107,6 +107,49 @@ def cached_checkpoints(root: str) -> list[CheckpointInfo]:
     return find_checkpoints(Path(root))
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A finished evaluation folder made outside the app (`enpar evaluate CKPT DATA --out DIR`)."""
+
+    out_dir: str
+    checkpoint: str  # resolved paths, from metrics.json's "source"
+    data: str
+    finished: float
+
+    @property
+    def predictions(self) -> Path:
+        return Path(self.out_dir) / "predictions.jsonl"
+
+
+def find_evaluations(root: Path) -> list[Evaluation]:
+    """Folders under root holding predictions.jsonl + metrics.json that name their checkpoint and data;
+    newest first. The app's own runs (root/evaluations) are in its database instead."""
+    if not root.is_dir():
+        return []
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).relative_to(root).parts)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "evaluations")
+        if depth > MAX_DEPTH:
+            dirnames.clear()
+        if "metrics.json" not in filenames or "predictions.jsonl" not in filenames:
+            continue
+        try:
+            source = (
+                json.loads((Path(dirpath) / "metrics.json").read_text(encoding="utf-8")).get("source") or {}
+            )
+            ckpt, data = str(Path(source["checkpoint"]).resolve()), str(Path(source["data"]).resolve())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # not an `enpar evaluate` folder we can attribute
+        found.append(Evaluation(dirpath, ckpt, data, (Path(dirpath) / "metrics.json").stat().st_mtime))
+    return sorted(found, key=lambda e: -e.finished)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def cached_evaluations(root: str) -> list[Evaluation]:
+    return find_evaluations(Path(root))
+
+
 def predictable(checkpoints: list[CheckpointInfo]) -> list[CheckpointInfo]:
     return [c for c in checkpoints if c.role != "pretrain"]
 

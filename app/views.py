@@ -306,6 +306,19 @@ def latest_done_run(store: runs.RunStore, *, checkpoint: str, dataset: str) -> r
     return None
 
 
+def latest_predictions(store: runs.RunStore, *, checkpoint: str, dataset: str) -> tuple[str, str] | None:
+    """(predictions.jsonl, label) of the newest finished evaluation of a checkpoint on a dataset: a run of
+    the app's, else an `enpar evaluate` folder under the runs folder (e.g. from `make demo`)."""
+    run = latest_done_run(store, checkpoint=checkpoint, dataset=dataset)
+    if run is not None:
+        return str(run.predictions), f"{run.checkpoint_name} (run #{run.id})"
+    ckpt, data = str(Path(checkpoint).resolve()), str(Path(dataset).resolve())
+    for ev in loading.cached_evaluations(str(state.runs_dir())):
+        if ev.checkpoint == ckpt and ev.data == data and ev.predictions.exists():
+            return str(ev.predictions), f"{ui.checkpoint_label(checkpoint)} (`{ev.out_dir}`)"
+    return None
+
+
 def ab_predictions(*, key: str) -> Picked | None:
     """(split name, gold path, {"A": predictions.jsonl, "B": ...}, {"A": label, ...}) from the newest
     finished runs of the sidebar's checkpoints on its split; otherwise explains what is missing and offers
@@ -320,7 +333,7 @@ def ab_predictions(*, key: str) -> Picked | None:
     name, path = split
     store = ui.run_store()
     found = {
-        n: latest_done_run(store, checkpoint=c, dataset=path) for n, c in zip(SYSTEMS, pair, strict=True)
+        n: latest_predictions(store, checkpoint=c, dataset=path) for n, c in zip(SYSTEMS, pair, strict=True)
     }
     missing = [n for n, r in found.items() if r is None]
     if missing:
@@ -339,8 +352,8 @@ def ab_predictions(*, key: str) -> Picked | None:
             st.session_state[state.LAST_STARTED] = ids
             st.rerun()
         return None
-    preds = {n: str(r.predictions) for n, r in found.items() if r is not None}
-    return name, path, preds, {n: f"{r.checkpoint_name} (run #{r.id})" for n, r in found.items() if r}
+    preds = {n: r[0] for n, r in found.items() if r is not None}
+    return name, path, preds, {n: r[1] for n, r in found.items() if r is not None}
 
 
 def one_run_predictions(*, key: str) -> Picked | None:

@@ -518,3 +518,35 @@ def test_runs_page_shows_progress_cancel_and_failures(
     at.button(key=f"runs_cancel_{slow.id}").click().run()
     no_exception(at)
     assert wait(store, slow.id).status == "cancelled"
+
+
+def test_breakdown_also_reads_enpar_evaluate_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+) -> None:
+    """Evaluations made on the command line (e.g. by `make demo`) count as finished runs."""
+    import shutil
+
+    from enpar.schema import write_jsonl
+
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(studio["runs"], runs_dir, ignore=shutil.ignore_patterns("evaluations", "*.sqlite*"))
+    gold_path = studio["data"] / "scierc" / "test.json"
+    gold = [sentence_from_json(g) for g in helpers.GOLD]
+    for model, preds in (
+        ("bert-baseline", gold),
+        ("enpar", [g.with_predictions(g.entities, []) for g in gold]),
+    ):
+        out = runs_dir / model / "test"
+        write_jsonl(preds, out / "predictions.jsonl")
+        source = {"checkpoint": str(runs_dir / model / "best"), "data": str(gold_path)}
+        (out / "metrics.json").write_text(json.dumps({"source": source}))
+    monkeypatch.setenv("ENPAR_RUNS", str(runs_dir))
+    monkeypatch.setenv("ENPAR_DATA", str(studio["data"]))
+
+    at = app()
+    at.switch_page("pages/breakdown.py").run()
+    no_exception(at)
+    overall = at.dataframe[0].value.set_index(["convention", "average"])
+    assert overall.loc[("Relation (exactly)", "micro"), "A F1"] == 100.0
+    assert overall.loc[("Relation (exactly)", "micro"), "B F1"] == 0.0
+    assert "bert-baseline/test" in texts(at.markdown)
