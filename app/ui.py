@@ -53,17 +53,18 @@ def make_checkpoint_commands() -> str:
     root = _display_path(state.runs_dir())
     splits = loading.find_splits()
     data = Path(splits["scierc/train"]).parent if "scierc/train" in splits else Path("../shared/data/scierc")
-    data_s = shlex.quote(_display_path(data))
-    r = shlex.quote(root)
+    wiki = data.parent / "wikitext2_raw" / "wiki.valid.raw"
+    d, r, w = (shlex.quote(_display_path(p)) for p in (data, Path(root), wiki))
     return "\n".join(
         [
-            "# 1. the BERT baseline (checkpoint A)",
-            f"enpar finetune --train {data_s}/train.json --dev {data_s}/dev.json --out {r}/bert-baseline",
-            "# 2. ENPAR: annotate a corpus, pre-train, fine-tune from it (checkpoint B)",
-            f"enpar annotate ../shared/data/wikitext2_raw/wiki.valid.raw --out {r}/corpus.jsonl",
-            f"enpar pretrain --corpus {r}/corpus.jsonl --out {r}/enpar-pretrain",
-            f"enpar finetune --init {r}/enpar-pretrain --train {data_s}/train.json --dev {data_s}/dev.json "
+            "# 1. the BERT baseline (checkpoint A): a run folder with the best checkpoint in best/",
+            f"enpar finetune --train {d}/train.json --dev {d}/dev.json --out {r}/bert-baseline",
+            "# 2. ENPAR (checkpoint B): annotate a corpus with spaCy, pre-train, fine-tune from its 25% step",
+            f"enpar annotate {w} {r}/corpus.jsonl --input-format wikitext",
+            f"enpar pretrain {r}/corpus.jsonl --out {r}/enpar-pretrain --steps 2000",
+            f"enpar finetune --init {r}/enpar-pretrain/step-000500 --train {d}/train.json --dev {d}/dev.json "
             f"--out {r}/enpar",
+            f"# or the whole pipeline (about 15 minutes on this CPU): make demo DATA={d} QUICK=1",
         ]
     )
 
