@@ -112,7 +112,8 @@ done
 for seed in $SEEDS; do
     stamp "seed $seed: BERT (A) vs ENPAR (B) on $TEST"
     $ENPAR score "$TEST" "$OUT/bert-seed$seed/test/predictions.jsonl" \
-        --vs "$OUT/enpar-seed$seed/test/predictions.jsonl" --json "$OUT/compare-seed$seed.json" | tee "$OUT/compare-seed$seed.txt"
+        --vs "$OUT/enpar-seed$seed/test/predictions.jsonl" --names BERT ENPAR \
+        --json "$OUT/compare-seed$seed.json" | tee "$OUT/compare-seed$seed.txt"
 done
 stamp "done: checkpoints and reports under $OUT (loss curves: $PT/loss_curves.png)"
 
