@@ -12,10 +12,11 @@
 #
 # Encoder: the embedded all-MiniLM-L6-v2 (6 layers, 384 hidden; the only encoder available offline; the
 # paper uses bert-base-cased). Each micro-step holds the authors' 9 MEP + 9 MET + 9 PP + 5 ACD instances
-# (ACD = 10 sequences); one micro-step forward+backward takes ~3.8 s on this CPU when the machine is idle
-# (~10-20 s when other jobs share the 2 cores). Budget default: ACCUMULATE=4 (128 instances per optimizer
-# step, a quarter of the paper's 512), STEPS=400 -> ~15 s/step idle, ~1.7 h; checkpoints at 25/50/75/100%
-# (steps 100/200/300/400). Fine-tune from the 25% checkpoint as the paper does, or compare several.
+# (ACD = 10 sequences). Measured on this CPU (60-step run on this corpus, machine shared with other jobs):
+# one micro-step forward+backward+update takes 1.2-1.9 s when the cores are free, 6.1 s on average under
+# the shared load (p90 15 s). Budget default: ACCUMULATE=4 (128 instances per optimizer step, a quarter of
+# the paper's 512), STEPS=400 = 1,600 micro-steps: ~1 h on a quiet machine, up to ~2.7 h under load.
+# Checkpoints at 25/50/75/100% (steps 100/200/300/400); fine-tune from the 25% one as the paper does.
 # LR 1e-4 (the paper's 5e-5 is for 10k steps of 512; with 2% of those updates a higher peak helps).
 #
 # Afterwards (same 3 seeds as the baseline; see the README for the baseline command):

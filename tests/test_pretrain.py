@@ -121,7 +121,6 @@ def test_checkpoint_loads_into_finetuning(
         )
 
     data = _finetune_data()
-    (tmp_path / "ft").mkdir()  # finetune() logs the --init transfer before creating its folder
     summary = finetune(
         data[:8],
         data[8:],
