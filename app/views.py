@@ -48,7 +48,7 @@ def paste_input(*, key: str) -> str:
     return str(st.session_state.get(state.CMP_TEXT) or "")
 
 
-def dataset_sentence_input(*, key: str) -> Sentence | None:
+def dataset_sentence_input() -> Sentence | None:
     """Pick one sentence of the sidebar's split; returns it with its gold (None after a message)."""
     split = ui.selected_split()
     if split is None:
@@ -77,7 +77,7 @@ def dataset_sentence_input(*, key: str) -> Sentence | None:
 
 
 def predict_both(
-    pair: tuple[str, str], *, text: str | None = None, gold: Sentence | None = None, key: str
+    pair: tuple[str, str], *, text: str | None = None, gold: Sentence | None = None
 ) -> dict[str, list[Sentence] | None]:
     """A's and B's predictions for a paste (chunked, with a progress bar) or for one gold sentence.
 
@@ -356,7 +356,7 @@ def ab_predictions(*, key: str) -> Picked | None:
     return name, path, preds, {n: r[1] for n, r in found.items() if r is not None}
 
 
-def one_run_predictions(*, key: str) -> Picked | None:
+def one_run_predictions() -> Picked | None:
     """(split, gold path, {"A": predictions}, {"A": label}) of one finished run picked here."""
     done = [r for r in ui.run_store().runs(status="done") if r.predictions.exists()]
     if not done:
@@ -385,7 +385,7 @@ def one_run_predictions(*, key: str) -> Picked | None:
     )
 
 
-def convention_controls(*, key: str) -> tuple[str, str]:
+def convention_controls() -> tuple[str, str]:
     """Relation convention (boundaries / strict) and symmetric handling; both recompute everything."""
     c1, c2 = st.columns(2)
     conv = c1.segmented_control(
@@ -498,7 +498,7 @@ def report_sections(rep: dict[str, Any], *, convention: str, key: str) -> None:
 
 
 def example_filters(
-    items: list[examples.Disagreement], gold: Sequence[Sentence], *, key: str
+    items: list[examples.Disagreement], gold: Sequence[Sentence]
 ) -> list[examples.Disagreement]:
     """Category, relation type and bucket filters over the disagreements; returns the kept ones."""
     c1, c2, c3, c4 = st.columns(4)
@@ -618,7 +618,7 @@ def run_details(run: runs.Run, *, key: str) -> None:
         st.code(run.log_tail(80) or "(no log yet)", language="text")
 
 
-def checkpoint_config(path: str | None, *, key: str) -> None:
+def checkpoint_config(path: str | None) -> None:
     """A checkpoint's config.json in an expander."""
     if not path:
         return

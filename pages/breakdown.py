@@ -8,12 +8,12 @@ ui.ensure_frame()  # no-op unless Streamlit ran this page without the entrypoint
 
 st.title("Breakdown")
 source = st.segmented_control("Scores of", ["A vs B", "One run"], key=state.BD_SOURCE, required=True)
-picked = views.one_run_predictions(key="bd") if source == "One run" else views.ab_predictions(key="bd")
+picked = views.one_run_predictions() if source == "One run" else views.ab_predictions(key="bd")
 if picked is None:
     st.stop()
 split, gold_path, preds, labels = picked
 
-convention, symmetric = views.convention_controls(key="bd")
+convention, symmetric = views.convention_controls()
 n_bootstrap = st.select_slider(
     "Bootstrap resamples (CIs and paired test)", [0, 200, 1000], value=1000, key="bd_bootstrap"
 )

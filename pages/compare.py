@@ -15,11 +15,11 @@ source = st.segmented_control(
     "Input", ["Paste text", "Dataset sentence"], key=state.CMP_SOURCE, required=True
 )
 if source == "Dataset sentence":
-    gold_sentence = views.dataset_sentence_input(key="cmp_ds")
+    gold_sentence = views.dataset_sentence_input()
     if gold_sentence is None:
         st.stop()
     split = ui.selected_split()
-    predictions = views.predict_both(pair, gold=gold_sentence, key="cmp_ds")
+    predictions = views.predict_both(pair, gold=gold_sentence)
     views.show_comparison(
         predictions,
         gold=[gold_sentence],
@@ -34,8 +34,8 @@ else:
             icon=":material/edit_note:",
         )
         st.stop()
-    predictions = views.predict_both(pair, text=text, key="cmp_paste")
+    predictions = views.predict_both(pair, text=text)
     views.show_comparison(predictions, key="cmp_paste")
 
-for name, ckpt in zip(views.SYSTEMS, pair, strict=True):
-    views.checkpoint_config(ckpt, key=f"cmp_cfg_{name}")
+for ckpt in dict.fromkeys(pair):  # A and B, once if they are the same
+    views.checkpoint_config(ckpt)

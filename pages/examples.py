@@ -11,7 +11,7 @@ picked = views.ab_predictions(key="ex")
 if picked is None:
     st.stop()
 split, gold_path, preds, names = picked
-convention, symmetric = views.convention_controls(key="ex")
+convention, symmetric = views.convention_controls()
 try:
     gold = loading.read_dataset(gold_path)
     systems = {name: examples.align(gold, loading.read_predictions(path)) for name, path in preds.items()}
@@ -23,7 +23,7 @@ except Exception as exc:  # mismatched or broken files: say which, keep the page
     ui.show_error(exc, what="Could not compare these predictions")
     st.stop()
 
-kept = views.example_filters(items, gold, key="ex")
+kept = views.example_filters(items, gold)
 groups = examples.by_sentence(kept)
 st.caption(
     f"{len(kept)} of {len(items)} disagreements, in {len(groups)} sentences of {split} · "
