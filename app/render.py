@@ -303,7 +303,10 @@ def sentence_svg(view: View) -> str:
     bars_top = baseline + 6
     height = bars_top + n_rows * ROW_H + PAD
     width = (xs[-1] + widths[-1] + PAD) if tokens else 2 * PAD
-    width = max(width, max((a.extent()[1] for a in arcs), default=0) + PAD)
+    label_ends = (
+        span_x(*i.entity.span)[0] + len(_entity_text(i)) * LABEL_CHAR_W for i in view.entities if i.entity
+    )
+    width = max(width, max((a.extent()[1] for a in arcs), default=0) + PAD, max(label_ends, default=0) + PAD)
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="enpar-sent" width="{width:.0f}" '

@@ -144,6 +144,11 @@ def test_compare_escape_switch_pages_and_run_an_evaluation(server: str) -> None:
             assert page.locator("script", has_text="alert(1)").count() == 0
             assert page.locator("img[src='x']").count() == 0
             snap(page, "compare")
+            # a dataset sentence brings its gold: correct / spurious / missed marks
+            page.get_by_text("Dataset sentence", exact=True).click()
+            expect(page.get_by_text("Gold", exact=True).first).to_be_visible(timeout=SLOW)
+            expect(page.get_by_text("relations correct")).to_be_visible(timeout=SLOW)
+            snap(page, "compare-gold")
 
             # switch pages: Breakdown has nothing to score yet
             page.get_by_role("link", name="Breakdown").click()
@@ -174,5 +179,5 @@ def test_compare_escape_switch_pages_and_run_an_evaluation(server: str) -> None:
         finally:
             browser.close()
     assert dialogs == []
-    for name in ("compare", "runs", "breakdown", "examples"):
+    for name in ("compare", "compare-gold", "runs", "breakdown", "examples"):
         assert (OUTPUT / f"{name}.png").stat().st_size > 10_000
