@@ -6,7 +6,7 @@ PORT ?= 8501
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: app test install install-dev lint format bench clean
+.PHONY: app test install install-dev lint format bench demo clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ test: install-dev
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# The whole pipeline: annotate -> pre-train -> fine-tune BERT and ENPAR -> evaluate -> app.
+# QUICK=1 is the ~15-minute CPU profile; the default is the full experiment (see README).
+DATA ?= ../shared/data/scierc
+QUICK ?= 0
+demo: install
+	DATA=$(DATA) QUICK=$(QUICK) PORT=$(PORT) PY=$(BIN)/python scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
