@@ -124,7 +124,7 @@ def main() -> int:
         joint_step(b, False)
     mem_joint = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else _rss_mb()
     results["bare_fwd_bwd"], results["joint_fwd_bwd"] = timed_pair(False, args.rounds)
-    results["bare_step"], results["joint_step"] = timed_pair(True, 1)
+    results["bare_step"], results["joint_step"] = timed_pair(True, args.rounds)
 
     total = {k: sum(v) for k, v in results.items()}
     ratio = total["joint_fwd_bwd"] / total["bare_fwd_bwd"]

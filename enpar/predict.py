@@ -71,6 +71,7 @@ class Predictor:
         limit = max_pieces(tokenizer, model.encoder.sentence.model.config, model.config.max_pieces)
         self.specials = Specials.of(tokenizer, limit)
         self._nlp: Any = None
+        self.checkpoint_config: dict[str, Any] | None = None  # config.json when loaded from a checkpoint
 
     @classmethod
     def from_checkpoint(
