@@ -248,6 +248,10 @@ def finetune(
     params = [p for p in model.parameters() if p.requires_grad]
     stopped = False
     epoch_seconds: list[float] = []
+    # outer bar: epochs with the latest and best dev scores; inner bar (per epoch): steps with the loss
+    epochs_bar = _bar(config.epochs, "fine-tuning", show_progress and is_main(), position=0, leave=True)
+    if epochs_bar is not None:
+        epochs_bar.update(int(meta["epoch"]))
     for epoch in range(int(meta["epoch"]), config.epochs):
         p_gold = gold_probability(epoch, config.schedule_k, config.pretrain_epochs)
         rng = random.Random(config.seed * 1_000_003 + epoch)  # per epoch: resume replays the same order
@@ -257,7 +261,7 @@ def finetune(
         started = time.perf_counter()
         loss_sum, loss_n = 0.0, 0
         parts = {"tag": 0.0, "entity": 0.0, "relation": 0.0}
-        bar = _bar(len(batches), f"epoch {epoch + 1}/{config.epochs}", show_progress and is_main())
+        bar = _bar(len(batches), f"epoch {epoch + 1}", show_progress and is_main(), position=1, leave=False)
         for idx in batches:
             share = idx[rank() :: world_size()] or idx[:1]  # every rank steps, even on a short last batch
             batch = collate([train_ex[i] for i in share], specials).to(device)
@@ -348,6 +352,13 @@ def finetune(
                 f"{seconds:.1f}s{dev_txt}"
             )
             save_trainer_state(state_dir, model=model, optimizer=optimizer, scheduler=scheduler, meta=meta)
+        if epochs_bar is not None:
+            epochs_bar.update(1)
+            post = {"loss": f"{record['train_loss']:.3f}", "best": f"{meta['best_score']:.3f}"}
+            if "dev" in record:
+                post["dev_ent"] = f"{record['dev']['entity']:.3f}"
+                post["dev_rel+"] = f"{record['dev']['relation_strict']:.3f}"
+            epochs_bar.set_postfix(post)
         barrier()
         if distributed:
             stopped = broadcast_object(stopped)
@@ -357,6 +368,8 @@ def finetune(
                 f"(patience {config.patience})"
             )
             break
+    if epochs_bar is not None:
+        epochs_bar.close()
     summary = {
         "best_epoch": meta["best_epoch"],
         "best_dev_score": meta["best_score"],
@@ -374,12 +387,12 @@ def finetune(
     return summary
 
 
-def _bar(total: int, desc: str, enabled: bool) -> Any:
+def _bar(total: int, desc: str, enabled: bool, *, position: int = 0, leave: bool = False) -> Any:
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+    return tqdm(total=total, desc=desc, position=position, leave=leave, dynamic_ncols=True, file=sys.stderr)
 
 
 def _truncate_metrics(path: Path, epochs_done: int) -> None:
