@@ -16,7 +16,9 @@ COMMANDS = ("convert", "stats", "score", "finetune", "evaluate", "predict", "ann
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="enpar", description="ENPAR Studio: joint entity-relation extraction.")
+    parser = argparse.ArgumentParser(
+        prog="enpar", description="ENPAR Studio: joint entity-relation extraction."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:

@@ -42,8 +42,9 @@ class ModelConfig:
     context_channels: int = 100
     context_dim: int = 128
     pair_dim: int = 256
-    # Empty contexts (spec 7.11, unified): a zero CNN vector goes into the context FF, in both stages.
-    empty_context: str = "zero"  # "zero" | "cnn" (the pre-training code's gelu(conv bias))
+    # Empty contexts (spec 7.11, unified across both stages): a learned vector, zero at init (= the code's
+    # FF(zero vector) at init, without its 1e6-scaled LayerNorm gradient; see model.ContextEncoder).
+    empty_context: str = "learned"  # "learned" | "zero" (fine-tuning code) | "cnn" (pre-training code)
     max_pieces: int | None = None  # pieces per encoder call incl. [CLS]/[SEP]; None = the encoder's limit
     # Performance only (no effect on results): spans are sorted by width and convolved in groups of at
     # most this many (span x padded width) columns, so one long context does not pad all the others.

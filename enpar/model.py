@@ -6,7 +6,7 @@ S spans, P span pairs. A span is a row [sentence, start, end) of a LongTensor (S
     SentenceEncoder  any Hugging Face encoder; word vector = first sub-word's state     (B, N, H)
     SpanCNN          reversed span -> Conv1d per kernel (padding k) -> gelu -> max       (S, 100 * kernels)
     EntityEncoder    SpanCNN(2, 3, 4) -> FF(300 -> 192)                                  (S, 192)
-    ContextEncoder   SpanCNN(3, 4, 5) -> FF(300 -> 128); an empty span is a zero 300-vector
+    ContextEncoder   SpanCNN(3, 4, 5) -> FF(300 -> 128); an empty span is a learned vector
     PairEncoder      FF([c_L; e1; c_M; e2; c_R] = 128+192+128+192+128 -> 256)          (P, 256)
     EnparEncoder     the four above, state-dict prefixes encoder.{sentence,entity,context,pair}.*
     JointModel       EnparEncoder + tagger (BIEOU) + entity typing + relation typing heads
@@ -236,29 +236,43 @@ class EntityEncoder(nn.Module):
 
 
 class ContextEncoder(nn.Module):
-    """Context span -> SpanCNN(3, 4, 5 x 100) -> FF(300 -> 128). An empty context is a zero 300-vector
-    (spec 7.11, the fine-tuning rule, used in both stages) unless empty_context == "cnn"."""
+    """Context span -> SpanCNN(3, 4, 5 x 100) -> FF(300 -> 128), with three rules for an empty context:
+
+    - "learned" (default): a learned 128-vector, zero at init, which is exactly FF(zero 300-vector) at init.
+      The spec's rule (below) puts a constant vector through LayerNorm(eps 1e-12), whose gradient then
+      scales by 1/sqrt(eps) = 1e6: the FF bias gradient reached a norm of 1e7 and gradient clipping then
+      shrank every other gradient ~1e4-fold in the first steps. Same forward value at init, sane gradients.
+    - "zero": FF(zero 300-vector), the authors' fine-tuning rule (spec 7.11), kept for parity.
+    - "cnn": FF(CNN(empty span)) = FF(gelu(conv bias)), the authors' pre-training rule."""
 
     def __init__(self, in_dim: int, cfg: ModelConfig) -> None:
         super().__init__()
-        if cfg.empty_context not in ("zero", "cnn"):
-            raise ValueError(f"empty_context must be 'zero' or 'cnn', not {cfg.empty_context!r}")
+        if cfg.empty_context not in ("learned", "zero", "cnn"):
+            raise ValueError(f"empty_context must be 'learned', 'zero' or 'cnn', not {cfg.empty_context!r}")
         self.cnn = SpanCNN(
             in_dim, cfg.context_kernels, cfg.context_channels, cfg.dropout, cfg.cnn_group_columns
         )
         self.ff = FF(self.cnn.output_dim, cfg.context_dim, cfg.dropout)
-        self.empty_zero = cfg.empty_context == "zero"
+        self.mode = cfg.empty_context
+        if self.mode == "learned":
+            self.empty = nn.Parameter(torch.zeros(cfg.context_dim))
         self.output_dim = cfg.context_dim
 
     def forward(self, words: Tensor, spans: Tensor) -> Tensor:  # (B, N, H), (S, 3) -> (S, 128)
-        if not self.empty_zero:
+        if self.mode == "cnn":
             return self.ff(self.cnn(words, spans))
         nonempty = spans[:, 2] > spans[:, 1]
-        feats = words.new_zeros(spans.shape[0], self.cnn.output_dim)  # (S, 300)
+        if self.mode == "zero":
+            feats = words.new_zeros(spans.shape[0], self.cnn.output_dim)  # (S, 300)
+            if bool(nonempty.any()):
+                idx = nonempty.nonzero().squeeze(1)
+                feats = feats.index_copy(0, idx, self.cnn(words, spans[idx]).to(feats.dtype))
+            return self.ff(feats)
+        out = self.empty.to(words.dtype).expand(spans.shape[0], -1)  # (S, 128)
         if bool(nonempty.any()):
             idx = nonempty.nonzero().squeeze(1)
-            feats = feats.index_copy(0, idx, self.cnn(words, spans[idx]).to(feats.dtype))
-        return self.ff(feats)
+            out = out.index_copy(0, idx, self.ff(self.cnn(words, spans[idx])).to(out.dtype))
+        return out
 
 
 class PairEncoder(nn.Module):

@@ -18,8 +18,14 @@ from typing import Any
 class DataError(ValueError):
     """Bad input data; the message names the file, line and field."""
 
-    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
         self.path, self.line, self.field, self.reason = path, line, field, message
         where = ":".join(str(p) for p in (path, line) if p is not None)
         prefix = f"{where}: " if where else ""
@@ -68,8 +74,14 @@ class Sentence:
 
     def with_predictions(self, entities: Iterable[Entity], relations: Iterable[Relation]) -> Sentence:
         """The same sentence carrying other entities and relations (e.g. a model's)."""
-        return Sentence(self.id, self.tokens, tuple(sorted(set(entities))), tuple(sorted(set(relations))),
-                        self.doc_id, dict(self.meta))
+        return Sentence(
+            self.id,
+            self.tokens,
+            tuple(sorted(set(entities))),
+            tuple(sorted(set(relations))),
+            self.doc_id,
+            dict(self.meta),
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -77,8 +89,9 @@ class Sentence:
             "doc_id": self.doc_id,
             "tokens": list(self.tokens),
             "entities": [[e.start, e.end, e.label] for e in self.entities],
-            "relations": [[r.head.start, r.head.end, r.tail.start, r.tail.end, r.label]
-                          for r in self.relations],
+            "relations": [
+                [r.head.start, r.head.end, r.tail.start, r.tail.end, r.label] for r in self.relations
+            ],
         }
         if self.meta:
             out["meta"] = self.meta
@@ -89,26 +102,35 @@ _CANONICAL_KEYS = {"id", "doc_id", "tokens", "entities", "relations", "meta"}
 
 
 def _int_pair(value: Any, n_tokens: int, fld: str, where: dict[str, Any]) -> tuple[int, int]:
-    if not (isinstance(value, (list, tuple)) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+    if not (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
         raise DataError(f"expected two integer offsets, got {value!r}", field=fld, **where)
     start, end = value
     if not 0 <= start < end <= n_tokens:
-        raise DataError(f"span [{start}, {end}) out of range for a sentence of {n_tokens} tokens "
-                        "(offsets are end-exclusive)", field=fld, **where)
+        raise DataError(
+            f"span [{start}, {end}) out of range for a sentence of {n_tokens} tokens "
+            "(offsets are end-exclusive)",
+            field=fld,
+            **where,
+        )
     return start, end
 
 
-def sentence_from_json(obj: Any, *, path: str | Path | None = None, line: int | None = None,
-                       default_id: str = "") -> Sentence:
+def sentence_from_json(
+    obj: Any, *, path: str | Path | None = None, line: int | None = None, default_id: str = ""
+) -> Sentence:
     """Validate one canonical (or unified) record and build a Sentence."""
     where: dict[str, Any] = {"path": path, "line": line}
     if not isinstance(obj, dict):
         raise DataError(f"expected a JSON object, got {type(obj).__name__}", **where)
     unknown = set(obj) - _CANONICAL_KEYS
     if unknown:
-        raise DataError(f"unknown keys {sorted(unknown)}; expected a subset of {sorted(_CANONICAL_KEYS)}",
-                        **where)
+        raise DataError(
+            f"unknown keys {sorted(unknown)}; expected a subset of {sorted(_CANONICAL_KEYS)}", **where
+        )
     tokens = obj.get("tokens")
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise DataError("expected a list of strings", field="tokens", **where)
@@ -126,22 +148,29 @@ def sentence_from_json(obj: Any, *, path: str | Path | None = None, line: int | 
         start, end = _int_pair(list(item[:2]), len(tokens), fld, where)
         ent = Entity(start, end, item[2])
         if (start, end) in by_span and by_span[(start, end)] != ent:
-            raise DataError(f"span [{start}, {end}) carries two labels ({by_span[(start, end)].label!r}, "
-                            f"{ent.label!r})", field=fld, **where)
+            raise DataError(
+                f"span [{start}, {end}) carries two labels ({by_span[(start, end)].label!r}, {ent.label!r})",
+                field=fld,
+                **where,
+            )
         by_span[(start, end)] = ent
         entities.append(ent)
     relations: list[Relation] = []
     for i, item in enumerate(obj.get("relations") or []):
         fld = f"relations[{i}]"
         if not (isinstance(item, (list, tuple)) and len(item) == 5 and isinstance(item[4], str)):
-            raise DataError(f"expected [head_start, head_end, tail_start, tail_end, label], got {item!r}",
-                            field=fld, **where)
+            raise DataError(
+                f"expected [head_start, head_end, tail_start, tail_end, label], got {item!r}",
+                field=fld,
+                **where,
+            )
         head_span = _int_pair(list(item[0:2]), len(tokens), fld, where)
         tail_span = _int_pair(list(item[2:4]), len(tokens), fld, where)
         for name, span in (("head", head_span), ("tail", tail_span)):
             if span not in by_span:
-                raise DataError(f"{name} argument {list(span)} is not one of the sentence's entities",
-                                field=fld, **where)
+                raise DataError(
+                    f"{name} argument {list(span)} is not one of the sentence's entities", field=fld, **where
+                )
         relations.append(Relation(by_span[head_span], by_span[tail_span], item[4]))
     sent_id = obj.get("id", default_id)
     for key, value in (("id", sent_id), ("doc_id", obj.get("doc_id", ""))):
@@ -150,8 +179,9 @@ def sentence_from_json(obj: Any, *, path: str | Path | None = None, line: int | 
     meta = obj.get("meta") or {}
     if not isinstance(meta, dict):
         raise DataError("expected an object", field="meta", **where)
-    return Sentence(str(sent_id), tuple(tokens), tuple(entities), tuple(relations),
-                    str(obj.get("doc_id", "")), meta)
+    return Sentence(
+        str(sent_id), tuple(tokens), tuple(entities), tuple(relations), str(obj.get("doc_id", "")), meta
+    )
 
 
 def read_jsonl(path: str | Path) -> list[Sentence]:
@@ -168,8 +198,9 @@ def iter_jsonl(path: str | Path) -> Iterator[Sentence]:
             try:
                 obj = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON ({exc.msg} at column {exc.colno})", path=path,
-                                line=lineno) from None
+                raise DataError(
+                    f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno
+                ) from None
             yield sentence_from_json(obj, path=path, line=lineno, default_id=f"{path.stem}-{lineno}")
 
 

@@ -77,19 +77,38 @@ def test_empty_context_rules() -> None:
     torch.manual_seed(0)
     words = torch.randn(1, 6, 8)
     spans = torch.tensor([[0, 2, 2], [0, 1, 4]])
-    zero = ContextEncoder(8, ModelConfig(dropout=0.0)).eval()
+    zero = ContextEncoder(8, ModelConfig(dropout=0.0, empty_context="zero")).eval()
     cnn = ContextEncoder(8, ModelConfig(dropout=0.0, empty_context="cnn")).eval()
+    learned = ContextEncoder(8, ModelConfig(dropout=0.0)).eval()
     cnn.load_state_dict(zero.state_dict())
+    learned.load_state_dict(zero.state_dict(), strict=False)
     expected_empty = zero.ff(torch.zeros(1, 300))[0]  # FF of a zero 300-vector
     torch.testing.assert_close(zero(words, spans)[0], expected_empty)
     assert not torch.allclose(cnn(words, spans)[0], expected_empty)
     torch.testing.assert_close(zero(words, spans)[1], cnn(words, spans)[1])
+    # learned: equal to the zero rule at init, for empty and non-empty contexts alike
+    torch.testing.assert_close(learned(words, spans), zero(words, spans))
     with pytest.raises(ValueError, match="empty_context"):
         ContextEncoder(8, ModelConfig(empty_context="bias"))
 
 
+def test_learned_empty_context_has_sane_gradients() -> None:
+    # The spec's FF(zero vector) runs LayerNorm on a constant: its bias gradient is scaled by ~1e6.
+    torch.manual_seed(0)
+    words = torch.randn(1, 6, 8)
+    spans = torch.tensor([[0, 2, 2], [0, 1, 4]])
+    norms = {}
+    for mode in ("zero", "learned"):
+        torch.manual_seed(1)
+        enc = ContextEncoder(8, ModelConfig(dropout=0.0, empty_context=mode))  # at init: zero FF bias
+        (enc(words, spans) * torch.randn(2, 128)).sum().backward()
+        norms[mode] = enc.ff.linear.bias.grad.norm().item()
+    assert norms["learned"] < 100
+    assert norms["zero"] > 1e4 * norms["learned"]
+
+
 def test_extra_encoder_parameter_count_matches_spec_for_bert_base() -> None:
-    cfg = ModelConfig()
+    cfg = ModelConfig(empty_context="zero")  # "learned" adds its 128-vector
     n = sum(
         p.numel()
         for m in (EntityEncoder(768, cfg), ContextEncoder(768, cfg), PairEncoder(cfg))
