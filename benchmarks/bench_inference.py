@@ -13,22 +13,15 @@ Writes benchmarks/results/inference.json.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import resource
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "scierc" / "test.json"
+from _common import parse_and_setup, peak_memory_mb, report_header, scierc_parser, sync, write_report
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA)
+    ap = scierc_parser(__doc__)
     ap.add_argument(
         "--checkpoint", type=Path, default=None, help="fine-tuned checkpoint (default: untrained)"
     )
@@ -36,16 +29,9 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--limit", type=int, default=0, help="use the first N sentences (0: all)")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "inference.json")
-    args = ap.parse_args()
-    if not args.data.exists():
-        print(f"skipped: {args.data} not found")
+    args = parse_and_setup(ap, "inference.json")
+    if args is None:
         return 0
-
-    from enpar.runtime import setup_torch
-
-    setup_torch()
     import torch
 
     from enpar.config import ModelConfig
@@ -73,10 +59,6 @@ def main() -> int:
         for idx in length_sorted_batches([len(ex) for ex in examples], args.batch_size)
     ]
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     def run_bare() -> None:
         with torch.inference_mode(), autocast(device, predictor.bf16):
             for b in batches:
@@ -90,10 +72,10 @@ def main() -> int:
     t_bare, t_joint = float("inf"), float("inf")
     for _ in range(args.rounds):
         for fn, which in ((run_bare, "bare"), (run_joint, "joint")):
-            sync()
+            sync(device)
             t0 = time.perf_counter()
             fn()
-            sync()
+            sync(device)
             dt = time.perf_counter() - t0
             if which == "bare":
                 t_bare = min(t_bare, dt)
@@ -101,18 +83,11 @@ def main() -> int:
                 t_joint = min(t_joint, dt)
     n = len(sentences)
     rate_bare, rate_joint = n / t_bare, n / t_joint
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
+    peak = peak_memory_mb(device)
     n_ent = sum(len(p.entities) for p in preds)
     n_rel = sum(len(p.relations) for p in preds)
     report = {
-        "benchmark": "inference",
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
+        **report_header("inference", device),
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "sentences": n,
         "batch_size": args.batch_size,
@@ -133,9 +108,7 @@ def main() -> int:
         f"(target >= 0.75: {'met' if report['meets_target'] else 'NOT met'}); "
         f"{n} sentences, {n_ent} entities, {n_rel} relations predicted; peak memory {peak:.0f} MB"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -12,41 +12,22 @@ each phase (bare runs first, so the joint figure is max(bare, joint)). Writes be
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "scierc" / "test.json"
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from _common import parse_and_setup, peak_memory_mb, report_header, scierc_parser, sync, write_report
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA)
+    ap = scierc_parser(__doc__)
     ap.add_argument("--encoder", default="minilm")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--batches", type=int, default=8, help="timed batches (after 2 warm-up batches)")
     ap.add_argument("--rounds", type=int, default=3, help="repeats per batch; the fastest counts")
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "train.json")
-    args = ap.parse_args()
-    if not args.data.exists():
-        print(f"skipped: {args.data} not found")
+    args = parse_and_setup(ap, "train.json")
+    if args is None:
         return 0
-
-    from enpar.runtime import setup_torch
-
-    setup_torch()
     import torch
 
     from enpar.config import FinetuneConfig, ModelConfig
@@ -73,10 +54,6 @@ def main() -> int:
     batches = [collate([examples[i] for i in idx], specials).to(device) for idx in idx_batches]
     bare = model.encoder.sentence.model
     optimizer = build_optimizer(model, FinetuneConfig())
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
 
     def bare_step(batch, step: bool) -> None:
         states = bare(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
@@ -105,10 +82,10 @@ def main() -> int:
         for _ in range(rounds):
             for i, b in enumerate(batches[2:]):
                 for fn, best in ((bare_step, best_bare), (joint_step, best_joint)):
-                    sync()
+                    sync(device)
                     t0 = time.perf_counter()
                     fn(b, step)
-                    sync()
+                    sync(device)
                     best[i] = min(best[i], time.perf_counter() - t0)
         return best_bare, best_joint
 
@@ -117,12 +94,12 @@ def main() -> int:
         torch.cuda.reset_peak_memory_stats()
     for b in batches[:2]:
         bare_step(b, False)
-    mem_bare = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else _rss_mb()
+    mem_bare = peak_memory_mb(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     for b in batches[:2]:
         joint_step(b, False)
-    mem_joint = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else _rss_mb()
+    mem_joint = peak_memory_mb(device)
     results["bare_fwd_bwd"], results["joint_fwd_bwd"] = timed_pair(False, args.rounds)
     results["bare_step"], results["joint_step"] = timed_pair(True, args.rounds)
 
@@ -131,10 +108,7 @@ def main() -> int:
     ratio_step = total["joint_step"] / total["bare_step"]
     pieces = [int(b.attention_mask.sum()) / b.attention_mask.shape[0] for b in batches[2:]]
     report = {
-        "benchmark": "train_step",
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
+        **report_header("train_step", device),
         "encoder": args.encoder,
         "batch_size": args.batch_size,
         "batches": len(batches) - 2,
@@ -158,9 +132,7 @@ def main() -> int:
         print(f"{label:<28}{med[b]:>14.4f}{med[j]:>14.4f}{total[j] / total[b]:>8.2f}")
     print(f"{'peak memory (MB)':<28}{mem_bare:>14.1f}{mem_joint:>14.1f}")
     print(f"target joint/bare fwd+bwd <= 1.5: {'met' if report['meets_target'] else 'NOT met'} ({ratio:.2f})")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 
