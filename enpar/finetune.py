@@ -45,6 +45,8 @@ from enpar.training import (
     clip_gradients,
     linear_schedule,
     load_trainer_state,
+    read_run_config,
+    refuse_existing_run,
     save_trainer_state,
     schedule_steps,
     unwrap,
@@ -172,21 +174,14 @@ def finetune(
     config = config or FinetuneConfig()
     state_dir = out / "state"
     if resume:
-        if not (out / "config.json").is_file() or not state_dir.is_dir():
-            raise FileNotFoundError(f"{out}: nothing to resume (needs config.json and state/)")
-        saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        if saved.get("format") != RUN_FORMAT:
-            raise ValueError(f"{out / 'config.json'}: not a fine-tuning run folder")
+        saved = read_run_config(out, state_dir, RUN_FORMAT, "fine-tuning")
         # the run's own settings win; only the epoch budget may be changed on resume
         model_config = ModelConfig.from_dict(saved["model"])
         config = replace(FinetuneConfig.from_dict(saved["finetune"]), epochs=config.epochs)
         labels = Labels.from_dict(saved["labels"])
         init, init_mode = saved.get("init"), saved.get("init_mode", "full")
     else:
-        if state_dir.exists():
-            raise FileExistsError(
-                f"{out} already holds a run; pass --resume to continue it or pick a new --out"
-            )
+        refuse_existing_run(out, state_dir)
         labels = build_labels(train, dev)
     device = torch.device(device) if device is not None else pick_device()
     torch.manual_seed(config.seed)

@@ -53,6 +53,8 @@ from enpar.training import (
     clip_gradients,
     linear_schedule,
     load_trainer_state,
+    read_run_config,
+    refuse_existing_run,
     save_trainer_state,
     write_json,
 )
@@ -188,22 +190,14 @@ def pretrain(
     world, me = world_size(), rank()
     state_dir = out / STATE
     if resume:
-        cfg_path = out / "config.json"
-        if not cfg_path.is_file() or not state_dir.is_dir():
-            raise FileNotFoundError(f"{out}: nothing to resume (needs config.json and {STATE}/)")
-        saved = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if saved.get("format") != RUN_FORMAT:
-            raise ValueError(f"{cfg_path}: not a pre-training run folder")
+        saved = read_run_config(out, state_dir, RUN_FORMAT, "pre-training")
         model_config = ModelConfig.from_dict(saved["model"])
         config = PretrainConfig.from_dict(saved["pretrain"])
         data_config = PretrainDataConfig.from_dict(saved["data"])
         corpus = saved["corpus"]
         labels: tuple[str, ...] | None = tuple(saved["labels"])
     else:
-        if state_dir.exists():
-            raise FileExistsError(
-                f"{out} already holds a run; pass --resume to continue it or pick a new --out"
-            )
+        refuse_existing_run(out, state_dir)
         model_config = model_config or pretraining_model_config()
         config = config or PretrainConfig()
         data_config = data_config or PretrainDataConfig(seed=config.seed)

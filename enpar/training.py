@@ -172,6 +172,24 @@ def write_json(path: str | Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def read_run_config(out: Path, state_dir: Path, run_format: str, what: str) -> dict[str, Any]:
+    """The config.json of run folder `out` for `--resume`: needs it and `state_dir`, and its "format" must
+    be `run_format` (otherwise ValueError "<config.json>: not a <what> run folder")."""
+    cfg_path = out / "config.json"
+    if not cfg_path.is_file() or not state_dir.is_dir():
+        raise FileNotFoundError(f"{out}: nothing to resume (needs config.json and {state_dir.name}/)")
+    saved = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if saved.get("format") != run_format:
+        raise ValueError(f"{cfg_path}: not a {what} run folder")
+    return saved
+
+
+def refuse_existing_run(out: Path, state_dir: Path) -> None:
+    """A new run must not start over one that `--resume` could continue."""
+    if state_dir.exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or pick a new --out")
+
+
 def save_trainer_state(
     folder: str | Path,
     *,
