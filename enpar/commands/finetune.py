@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     from dataclasses import fields
 
+    from enpar.commands._common import parse_setting
     from enpar.config import FinetuneConfig, ModelConfig
 
     model_keys = {f.name for f in fields(ModelConfig)}
@@ -57,15 +58,7 @@ def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]
     model_kw: dict[str, Any] = {}
     ft_kw: dict[str, Any] = {}
     for item in args.set:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw  # bare strings
-        if isinstance(value, list):
-            value = tuple(value)
+        key, value = parse_setting(item)
         if key in model_keys:
             model_kw[key] = value
         elif key in ft_keys:

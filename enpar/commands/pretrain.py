@@ -99,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     from dataclasses import fields
 
+    from enpar.commands._common import parse_setting
     from enpar.config import ModelConfig
     from enpar.pretrain import PretrainConfig
     from enpar.pretrain_data import PretrainDataConfig
@@ -109,15 +110,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any],
         ({f.name for f in fields(PretrainDataConfig)}, {}),
     ]
     for item in args.set:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if isinstance(value, list):
-            value = tuple(value)
+        key, value = parse_setting(item)
         targets = [kw for names, kw in groups if key in names]
         if not targets:
             known = sorted(set().union(*(names for names, _ in groups)))
