@@ -1,8 +1,10 @@
-"""Shared fixtures: offline environment, the shared data folder, and a tiny random BERT encoder."""
+"""Shared fixtures: offline environment, the shared data folder, a tiny random BERT encoder, one torch
+thread per module (`pytestmark = pytest.mark.usefixtures("one_thread")`)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,17 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: one thread avoids OpenMP hand-offs, which are very slow on a busy shared CPU."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
 
 
 @pytest.fixture(scope="session")

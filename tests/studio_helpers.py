@@ -1,12 +1,18 @@
-"""Test helpers for the app: tiny checkpoints built with the model's public API, and a small gold split.
+"""Test helpers: tiny checkpoints built with the model's public API, a small gold split, and a one-relation
+test sentence.
 
-Used by tests/test_app.py, tests/test_browser.py and benchmarks/bench_app.py.
+Used by tests/test_app.py, tests/test_browser.py, tests/test_checkpoint.py, tests/test_predict.py and
+benchmarks/bench_app.py.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from enpar.schema import Sentence
 
 ENTITY_LABELS = ("Task", "Method", "Metric")
 RELATION_LABELS = ("USED-FOR", "EVALUATE-FOR", "COMPARE")
@@ -33,6 +39,15 @@ GOLD = [
         "relations": [[0, 1, 2, 3, "USED-FOR"]],
     },
 ]  # fmt: skip
+
+
+def used_for_sentence(i: int, **fields: Any) -> Sentence:
+    """Sentence "s<i>", "we use deep nets for parsing number <i>": Method "use deep" USED-FOR Task "for"."""
+    from enpar.schema import Entity, Relation, Sentence
+
+    a, b = Entity(0, 2, "Method"), Entity(3, 4, "Task")
+    tokens = ("we", "use", "deep", "nets", "for", "parsing", "number", str(i))
+    return Sentence(f"s{i}", tokens, (a, b), (Relation(a, b, "USED-FOR"),), **fields)
 
 
 def write_split(root: Path, *, name: str = "scierc") -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from studio_helpers import used_for_sentence
 from torch import nn
 
 from enpar.checkpoint import (
@@ -23,26 +24,10 @@ from enpar.data import Specials, build_labels, collate, make_examples
 from enpar.encoding import load_tokenizer
 from enpar.finetune import finetune
 from enpar.model import EnparEncoder, JointModel
-from enpar.schema import Entity, Relation, Sentence
 
-A, B = Entity(0, 2, "Method"), Entity(3, 4, "Task")
-SENTS = [
-    Sentence(
-        f"s{i}",
-        ("we", "use", "deep", "nets", "for", "parsing", "number", str(i)),
-        (A, B),
-        (Relation(A, B, "USED-FOR"),),
-    )
-    for i in range(6)
-]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+SENTS = [used_for_sentence(i) for i in range(6)]
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,7 @@ from enpar.model import JointModel
 from enpar.schema import Entity, Relation, Sentence
 from enpar.training import build_optimizer, linear_schedule, param_groups, schedule_steps
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    """Tiny tensors: one thread avoids OpenMP hand-offs, which are very slow on a busy shared CPU."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _sentences(n: int, prefix: str) -> list[Sentence]:

@@ -13,6 +13,8 @@ from enpar.encoding import load_tokenizer, windows
 from enpar.model import ContextEncoder, EnparEncoder, EntityEncoder, JointModel, PairEncoder, SpanCNN
 from enpar.schema import Entity, Relation, Sentence
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 A, B, C = Entity(0, 2, "Method"), Entity(3, 4, "Task"), Entity(5, 6, "Task")
 SENTS = [
     Sentence(
@@ -23,15 +25,6 @@ SENTS = [
     ),
     Sentence("s2", ("hello", "world")),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    """Tiny tensors: one thread avoids OpenMP hand-offs, which are very slow on a busy shared CPU."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
 
 
 @pytest.fixture(scope="module")

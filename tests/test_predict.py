@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from studio_helpers import used_for_sentence
 
 from enpar.checkpoint import save_checkpoint
 from enpar.cli import main
@@ -15,20 +16,9 @@ from enpar.data import build_labels
 from enpar.encoding import load_tokenizer
 from enpar.model import JointModel
 from enpar.predict import Predictor
-from enpar.schema import Entity, Relation, Sentence, read_jsonl, write_jsonl
+from enpar.schema import Sentence, read_jsonl, write_jsonl
 
-A, B = Entity(0, 2, "Method"), Entity(3, 4, "Task")
-GOLD = [
-    Sentence(
-        f"s{i}",
-        ("we", "use", "deep", "nets", "for", "parsing", "number", str(i)),
-        (A, B),
-        (Relation(A, B, "USED-FOR"),),
-        doc_id="d",
-        meta={"k": i},
-    )
-    for i in range(5)
-]
+GOLD = [used_for_sentence(i, doc_id="d", meta={"k": i}) for i in range(5)]
 
 
 @pytest.fixture(autouse=True)
