@@ -194,6 +194,18 @@ def _check_keys(
         )
 
 
+def _check_record(
+    item: Any, allowed: set[str], required: tuple[str, ...], where: dict[str, Any], fld: str
+) -> None:
+    """A list item that must be an object with keys from `allowed`, including all of `required`."""
+    if not isinstance(item, dict):
+        raise DataError(f"expected an object, got {item!r}", field=fld, **where)
+    _check_keys(item, allowed, where, fld)
+    for key in required:
+        if key not in item:
+            raise DataError(f"missing key {key!r}", field=fld, **where)
+
+
 def _require_list(obj: dict[str, Any], key: str, where: dict[str, Any], fld: str | None = None) -> list[Any]:
     value = obj.get(key)
     if value is None:
@@ -393,12 +405,7 @@ def _read_nere(records: Iterable[Record], path: Path, array: bool) -> Iterator[t
         by_id: dict[Any, tuple[int, int]] = {}
         for j, em in enumerate(_require_list(obj, "entityMentions", where)):
             fld = f"entityMentions[{j}]"
-            if not isinstance(em, dict):
-                raise DataError(f"expected an object, got {em!r}", field=fld, **where)
-            _check_keys(em, _NERE_ENTITY_KEYS, where, fld)
-            for key in ("emId", "offset", "label"):
-                if key not in em:
-                    raise DataError(f"missing key {key!r}", field=fld, **where)
+            _check_record(em, _NERE_ENTITY_KEYS, ("emId", "offset", "label"), where, fld)
             em_id, offset, label = em["emId"], em["offset"], em["label"]
             if not isinstance(em_id, (str, int)) or isinstance(em_id, bool):
                 raise DataError(f"expected a string or integer, got {em_id!r}", field=f"{fld}.emId", **where)
@@ -430,12 +437,7 @@ def _read_nere(records: Iterable[Record], path: Path, array: bool) -> Iterator[t
         relations = []
         for j, rm in enumerate(_require_list(obj, "relationMentions", where)):
             fld = f"relationMentions[{j}]"
-            if not isinstance(rm, dict):
-                raise DataError(f"expected an object, got {rm!r}", field=fld, **where)
-            _check_keys(rm, _NERE_RELATION_KEYS, where, fld)
-            for key in ("em1Id", "em2Id", "label"):
-                if key not in rm:
-                    raise DataError(f"missing key {key!r}", field=fld, **where)
+            _check_record(rm, _NERE_RELATION_KEYS, ("em1Id", "em2Id", "label"), where, fld)
             if not isinstance(rm["label"], str):
                 raise DataError(f"expected a string, got {rm['label']!r}", field=f"{fld}.label", **where)
             spans = []
