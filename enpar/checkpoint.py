@@ -138,14 +138,19 @@ def save_checkpoint(
     return path
 
 
+def _read_json(path: Path, missing: str) -> Any:
+    """The JSON in file `path`; CheckpointError `missing` where there is no such file, or on bad JSON."""
+    if not path.is_file():
+        raise CheckpointError(path, missing)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(path, f"not valid JSON ({exc})") from None
+
+
 def _read_config(path: Path) -> dict[str, Any]:
     cfg_path = path / CONFIG
-    if not cfg_path.is_file():
-        raise CheckpointError(cfg_path, "missing: not an ENPAR checkpoint folder")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(cfg_path, f"not valid JSON ({exc})") from None
+    config = _read_json(cfg_path, "missing: not an ENPAR checkpoint folder")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         hint = (
             " (it looks like a Hugging Face config)"
@@ -198,12 +203,7 @@ def verify_checkpoint(path: str | Path, *, kind: str | None = None) -> dict[str,
         if not (path / TOKENIZER_DIR / name).is_file():
             raise CheckpointError(path / TOKENIZER_DIR / name, "missing")
     enc = path / ENCODER_DIR / "config.json"
-    if not enc.is_file():
-        raise CheckpointError(enc, "missing (the encoder's Hugging Face config)")
-    try:
-        enc_cfg = json.loads(enc.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(enc, f"not valid JSON ({exc})") from None
+    enc_cfg = _read_json(enc, "missing (the encoder's Hugging Face config)")
     if not isinstance(enc_cfg, dict) or "model_type" not in enc_cfg:
         raise CheckpointError(enc, "not a Hugging Face model config (no model_type)")
     if config["kind"] == "finetune" and not config.get("labels"):
