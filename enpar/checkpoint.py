@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from enpar.config import Labels, ModelConfig
+from enpar.schema import InputError
 from enpar.training import save_tensors, unwrap, write_json
 
 FORMAT = "enpar-checkpoint"
@@ -37,7 +38,7 @@ ENCODER_DIR = "encoder"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint folder that is missing a file, has the wrong version, or holds foreign content."""
 
     def __init__(self, path: str | Path, problem: str) -> None:

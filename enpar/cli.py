@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from enpar.schema import DataError
+from enpar.schema import InputError
 
 COMMANDS = ("convert", "stats", "score", "finetune", "evaluate", "predict", "annotate", "pretrain")
 
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (DataError, FileNotFoundError) as exc:
+    except (InputError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

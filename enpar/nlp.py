@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from enpar.schema import InputError
+
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
@@ -28,7 +30,7 @@ NER_FACTORIES = frozenset({"ner", "beam_ner", "entity_ruler"})
 _EMBEDDERS = frozenset({"tok2vec", "transformer", "curated_transformer"})
 
 
-class SpacyModelError(ValueError):
+class SpacyModelError(InputError):
     """A spaCy pipeline that cannot be loaded or lacks a component the task needs."""
 
 

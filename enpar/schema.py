@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 
-class DataError(ValueError):
+class InputError(ValueError):
+    """Base of every error caused by what a user handed us (data, checkpoint, spaCy model): the CLI and
+    the app show its message, never a traceback."""
+
+
+class DataError(InputError):
     """Bad input data; the message names the file, line and field."""
 
     def __init__(

@@ -89,3 +89,16 @@ def test_help_lists_data_commands(capsys: pytest.CaptureFixture) -> None:
             main([cmd, "--help"])
         assert info.value.code == 0
         assert "--format" in capsys.readouterr().out
+
+
+def test_cli_reports_a_broken_checkpoint_without_a_traceback(tmp_path, capsys) -> None:
+    from enpar.cli import main
+
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text('{"format": "something else"}')
+    (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"")
+    assert main(["predict", str(tmp_path / "ckpt"), "Some text."]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "config.json" in err and "Traceback" not in err
+    assert main(["predict", str(tmp_path / "missing"), "Some text."]) == 2
+    assert "not a folder" in capsys.readouterr().err
