@@ -151,13 +151,13 @@ def test_compare_escape_switch_pages_and_run_an_evaluation(server: str) -> None:
             snap(page, "compare-gold")
 
             # switch pages: Breakdown has nothing to score yet
-            page.get_by_role("link", name="Breakdown").click()
+            page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Breakdown").click()
             expect(page.get_by_text("No finished evaluation")).to_be_visible(timeout=SLOW)
 
             # start an evaluation of A and B from the sidebar, follow it on Runs until scores show
             page.get_by_role("button", name="Start evaluation").click()
             expect(page.get_by_text("Started runs")).to_be_visible(timeout=SLOW)
-            page.get_by_role("link", name="Runs").click()
+            page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Runs").click()
             expect(page.get_by_text("Evaluation runs")).to_be_visible(timeout=SLOW)
             # a finished run shows its scores as metrics (the table is a canvas grid)
             expect(page.get_by_role("button", name="Open in Breakdown")).to_be_visible(timeout=2 * SLOW)
@@ -167,12 +167,12 @@ def test_compare_escape_switch_pages_and_run_an_evaluation(server: str) -> None:
             snap(page, "runs")
 
             # the scores of A vs B on Breakdown, then the disagreements on Examples
-            page.get_by_role("link", name="Breakdown").click()
+            page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Breakdown").click()
             expect(page.get_by_text("Paired test, A vs B")).to_be_visible(timeout=SLOW)
             expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=SLOW)
             page.wait_for_timeout(1500)  # let the charts finish drawing before the screenshot
             snap(page, "breakdown")
-            page.get_by_role("link", name="Examples").click()
+            page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Examples").click()
             expect(page.get_by_text("disagreements, in")).to_be_visible(timeout=SLOW)
             expect(page.locator(".enpar-row").first).to_be_visible(timeout=SLOW)
             snap(page, "examples")
