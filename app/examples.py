@@ -10,7 +10,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from enpar.breakdown import DEFAULT_EDGES, bucket_index, bucket_label, pair_distance, sentence_value
+from enpar.breakdown import (
+    DEFAULT_EDGES,
+    arg_spans,
+    bucket_index,
+    bucket_label,
+    pair_distance,
+    sentence_value,
+)
 from enpar.metrics import align_predictions, match_keys
 from enpar.schema import Sentence
 
@@ -26,22 +33,15 @@ class Disagreement:
     key: tuple[Any, ...]
     winner: str  # "A" or "B": the system that is right on this relation
     kind: str  # "found": gold, only the winner found it | "avoided": spurious, only the loser made it
-    distance: int  # words between the two arguments (enpar.breakdown.pair_distance)
+
+    @property
+    def distance(self) -> int:
+        """Words between the two arguments (enpar.breakdown.pair_distance)."""
+        return pair_distance(*arg_spans(self.key))
 
     @property
     def category(self) -> str:
         return "B right, A wrong" if self.winner == "B" else "A right, B wrong"
-
-
-def _spans(key: tuple[Any, ...]) -> tuple[tuple[int, int], tuple[int, int]]:
-    if len(key) == 7:  # relation_strict: (hs, he, ht, ts, te, tt, label)
-        return (key[0], key[1]), (key[3], key[4])
-    return (key[0], key[1]), (key[2], key[3])
-
-
-def align(gold: Sequence[Sentence], pred: Sequence[Sentence]) -> list[Sentence]:
-    """Predictions in gold order (matched by sentence id; DataError if they do not cover the same ids)."""
-    return align_predictions(gold, pred)
 
 
 def find_disagreements(
@@ -62,17 +62,9 @@ def find_disagreements(
         gk, ak, bk = (match_keys(s, convention, **opts) for s in (g, a, b))
         for key in sorted(gk):
             if (key in ak) != (key in bk):
-                out.append(
-                    Disagreement(
-                        i, g.id, key[-1], key, "A" if key in ak else "B", "found", pair_distance(*_spans(key))
-                    )
-                )
+                out.append(Disagreement(i, g.id, key[-1], key, "A" if key in ak else "B", "found"))
         for key in sorted((ak ^ bk) - gk):
-            out.append(
-                Disagreement(
-                    i, g.id, key[-1], key, "B" if key in ak else "A", "avoided", pair_distance(*_spans(key))
-                )
-            )
+            out.append(Disagreement(i, g.id, key[-1], key, "B" if key in ak else "A", "avoided"))
     return out
 
 
@@ -117,7 +109,7 @@ def by_sentence(items: Sequence[Disagreement]) -> dict[int, list[Disagreement]]:
 
 def describe(item: Disagreement, sentence: Sentence) -> str:
     """One line: who is right, how, on what relation (plain text; escape before HTML)."""
-    (hs, he), (ts, te) = _spans(item.key)
+    (hs, he), (ts, te) = arg_spans(item.key)
     head, tail = " ".join(sentence.tokens[hs:he]), " ".join(sentence.tokens[ts:te])
     loser = "B" if item.winner == "A" else "A"
     how = f"only {item.winner} found it" if item.kind == "found" else f"only {loser} predicted it (spurious)"

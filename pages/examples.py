@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import examples, loading, ui, views
+from enpar.metrics import align_predictions
 
 ui.ensure_frame()  # no-op unless Streamlit ran this page without the entrypoint
 
@@ -14,7 +15,10 @@ split, gold_path, preds, names = picked
 convention, symmetric = views.convention_controls()
 try:
     gold = loading.read_dataset(gold_path)
-    systems = {name: examples.align(gold, loading.read_predictions(path)) for name, path in preds.items()}
+    systems = {
+        name: align_predictions(gold, loading.read_predictions(path), what=f"predictions {name}")
+        for name, path in preds.items()
+    }
     labels = loading.symmetric_labels(gold_path)
     items = examples.find_disagreements(
         gold, systems["A"], systems["B"], convention=convention, symmetric=symmetric, symmetric_labels=labels
