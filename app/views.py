@@ -128,6 +128,7 @@ def build_views(
 ) -> list[list[render.View]]:
     """Per sentence: the view of A, of B (marked against each other and gold), and of gold."""
     n = max((len(v) for v in systems.values() if v), default=0)
+    titles = {name: f"{name}: {ui.checkpoint_label(_ckpt(name))}" for name in SYSTEMS}  # once, not per row
     rows = []
     for i in range(n):
         row = []
@@ -144,7 +145,7 @@ def build_views(
                     other=_aligned(systems, i, name),
                     strict=strict,
                     symmetric_labels=symmetric_labels,
-                    title=f"{name}: {ui.checkpoint_label(_ckpt(name))}",
+                    title=titles[name],
                 )
             )
         if gold is not None and i < len(gold):
