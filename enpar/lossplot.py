@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from enpar.schema import DataError
+
 PANEL_W, PANEL_H = 420, 260
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 58, 16, 30, 40
 COLORS = {"mep": (31, 119, 180), "met": (214, 39, 40), "pp": (44, 160, 44), "acd": (148, 103, 189)}
@@ -24,11 +26,19 @@ NAMES = {
 
 
 def read_log(path: str | Path) -> list[dict]:
+    """The rows of a log.jsonl; DataError naming the file and line of a row that is not a JSON object."""
     rows = []
     with Path(path).open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                rows.append(json.loads(line))
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
+            if not isinstance(row, dict):
+                raise DataError("expected a JSON object", path=path, line=lineno)
+            rows.append(row)
     return rows
 
 
@@ -124,14 +134,13 @@ def plot_losses(
         draw.text((x1 - 30, y1 + 22), "step", fill="black", font=font)
         color = COLORS.get(task, (0, 0, 0))
         light = tuple(int(c + (255 - c) * 0.65) for c in color)
+        smooth = moving_average(ys, max(1, len(ys) // 20))
         if len(pts) > 1:
             draw.line([(sx(x), sy(y)) for x, y in pts], fill=light, width=1)
-            smooth = moving_average(ys, max(1, len(ys) // 20))
             draw.line([(sx(x), sy(y)) for x, y in zip(xs, smooth, strict=True)], fill=color, width=2)
         else:
             draw.ellipse([sx(xs[0]) - 3, sy(ys[0]) - 3, sx(xs[0]) + 3, sy(ys[0]) + 3], fill=color)
-        first, last = ys[0], moving_average(ys, max(1, len(ys) // 20))[-1]
-        draw.text((x1 - 150, y0 + 6), f"{first:.3f} -> {last:.3f}", fill=color, font=font)
+        draw.text((x1 - 150, y0 + 6), f"{ys[0]:.3f} -> {smooth[-1]:.3f}", fill=color, font=font)
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
     img.save(png_path)
