@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -90,6 +90,11 @@ def _components_to_keep(config: dict[str, Any], purpose: str) -> tuple[set[str],
     return keep, enable
 
 
+def _sets_sentences(nlp: Language) -> bool:
+    """Whether an active component of the pipeline sets sentence boundaries."""
+    return any(nlp.get_pipe_meta(n).factory in ("senter", "parser", "sentencizer") for n in nlp.pipe_names)
+
+
 @functools.lru_cache(maxsize=8)
 def _load_cached(name: str, purpose: str) -> Language:
     import spacy
@@ -112,9 +117,7 @@ def _load_cached(name: str, purpose: str) -> Language:
     for comp in enable:
         if comp in nlp.disabled:
             nlp.enable_pipe(comp)
-    if "sentences" in purpose and not any(
-        nlp.get_pipe_meta(n).factory in ("senter", "parser", "sentencizer") for n in nlp.pipe_names
-    ):
+    if "sentences" in purpose and not _sets_sentences(nlp):
         nlp.add_pipe("sentencizer", first=True)
     return nlp
 
@@ -240,7 +243,7 @@ def split_sentences(text: str, nlp: Language | None = None, *, batch_size: int =
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not text.strip():
         return []
-    if not any(nlp.get_pipe_meta(n).factory in ("senter", "parser", "sentencizer") for n in nlp.pipe_names):
+    if not _sets_sentences(nlp):
         raise ValueError(
             "this spaCy pipeline sets no sentence boundaries; use load_spacy(..., purpose='sentences')"
         )
@@ -256,10 +259,3 @@ def split_sentences(text: str, nlp: Language | None = None, *, batch_size: int =
     for doc in nlp.pipe(pieces, batch_size=batch_size):
         out.extend(tokens for tokens, _ in doc_sentences(doc))
     return out
-
-
-def iter_docs(
-    nlp: Language, texts: Iterable[str], *, batch_size: int = 256, n_process: int = 1
-) -> Iterator[Doc]:
-    """nlp.pipe with our defaults (kept here so annotation and its benchmark run exactly the same call)."""
-    yield from nlp.pipe(texts, batch_size=batch_size, n_process=n_process)
