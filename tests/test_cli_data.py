@@ -102,3 +102,13 @@ def test_cli_reports_a_broken_checkpoint_without_a_traceback(tmp_path, capsys) -
     assert err.startswith("error: ") and "config.json" in err and "Traceback" not in err
     assert main(["predict", str(tmp_path / "missing"), "Some text."]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_predict_reports_an_unreadable_text_file_by_name(tmp_path, capsys) -> None:
+    from enpar.cli import main
+
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    for path, why in ((tmp_path / "latin1.txt", "not UTF-8"), (tmp_path, "cannot read")):
+        assert main(["predict", str(tmp_path / "ckpt"), "--file", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {path}: {why}") and "Traceback" not in err
