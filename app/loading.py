@@ -282,10 +282,8 @@ def file_stamp(path: str | Path) -> float:
 
 @st.cache_data(show_spinner=False, max_entries=1)
 def _splits(root: str | None) -> dict[str, str]:
-    try:
-        from enpar.datasets import find_splits
-    except ImportError:  # the data layer is not there (yet): no splits to offer
-        return {}
+    from enpar.datasets import find_splits
+
     return {name: str(path) for name, path in find_splits(root).items()}
 
 
@@ -321,13 +319,9 @@ def read_predictions(path: str | Path) -> list[Sentence]:
 
 
 def symmetric_labels(dataset_path: str | Path | None) -> frozenset[str]:
-    if not dataset_path:
-        return frozenset()
-    try:
-        from enpar.datasets import symmetric_labels_for
-    except ImportError:
-        return frozenset()
-    return symmetric_labels_for(dataset_path)
+    from enpar.datasets import symmetric_labels_for
+
+    return symmetric_labels_for(dataset_path) if dataset_path else frozenset()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
