@@ -215,11 +215,11 @@ def _eval_controls(found: list[loading.CheckpointInfo], splits: dict[str, str]) 
         st.session_state[state.LAST_STARTED] = start_evaluations(
             st.session_state.get(state.EVAL_WHICH) or "A and B"
         )
-    store = run_store()
-    active = [r for r in store.runs(limit=50) if r.active]
+    recent = run_store().runs(limit=200)  # one query for both the active runs and the started ones
+    active = [r for r in recent if r.active]
     started = st.session_state.get(state.LAST_STARTED) or []
     if started:
-        known = {r.id: r.status for r in store.runs(limit=200)}
+        known = {r.id: r.status for r in recent}
         listed = ", ".join(f"#{i} ({known.get(i, '?')})" for i in started)
         st.success(f"Started run{'s' if len(started) > 1 else ''} {listed}")
     if active:
