@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from enpar.schema import write_jsonl
 
     out: Path = args.out
+    gold = read_dataset(args.data, format=args.format)  # bad data fails before anything is written
     out.mkdir(parents=True, exist_ok=True)
     progress_path = out / "progress.json"
-    gold = read_dataset(args.data, format=args.format)
     _write_json(progress_path, {"done": 0, "total": len(gold), "stage": "predict"})
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size)
     bar = (
