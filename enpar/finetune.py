@@ -25,7 +25,15 @@ import torch
 
 from enpar.checkpoint import load_checkpoint, save_checkpoint, transfer_encoder
 from enpar.config import FinetuneConfig, Labels, ModelConfig
-from enpar.data import Example, Specials, bucketed_batches, build_labels, collate, make_examples
+from enpar.data import (
+    Example,
+    Specials,
+    bucketed_batches,
+    build_labels,
+    collate,
+    make_examples,
+    target_coverage,
+)
 from enpar.encoding import load_tokenizer, max_pieces
 from enpar.model import JointModel
 from enpar.predict import run_inference
@@ -232,6 +240,7 @@ def finetune(
             f"types, {len(labels.relation) - 1} relation labels; device {device}, world {world_size()}; "
             f"{total} scheduled steps, warmup {warmup}"
         )
+        log(target_coverage(train_ex))
 
     ddp_model: torch.nn.Module = model
     if distributed:
