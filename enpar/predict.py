@@ -70,7 +70,6 @@ class Predictor:
         self.bf16 = bf16
         limit = max_pieces(tokenizer, model.encoder.sentence.model.config, model.config.max_pieces)
         self.specials = Specials.of(tokenizer, limit)
-        self._nlp: Any = None
         self.checkpoint_config: dict[str, Any] | None = None  # config.json when loaded from a checkpoint
 
     @classmethod
@@ -109,14 +108,10 @@ class Predictor:
     ) -> list[Sentence]:
         """Raw text (one string or several documents) -> sentences split and tokenised by spaCy
         (enpar.nlp, sentences only), ids "<text index>-<sentence index>", doc_id "<text index>"."""
-        from enpar.nlp import DEFAULT_SPACY, load_spacy, split_sentences
+        from enpar.nlp import split_sentences  # nlp=None: the default spaCy model, loaded once (cached)
 
         if isinstance(texts, str):
             texts = [texts]
-        if nlp is None:
-            if self._nlp is None:
-                self._nlp = load_spacy(DEFAULT_SPACY, purpose="sentences")
-            nlp = self._nlp
         sentences: list[Sentence] = []
         for i, text in enumerate(texts):
             for j, tokens in enumerate(t for t in split_sentences(text, nlp) if t):
