@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -28,8 +28,19 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**kwargs)
 
 
+class JsonConfig:
+    """to_dict / from_dict for the settings dataclasses saved with runs and checkpoints."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return _from_dict(cls, data)
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(JsonConfig):
     """The network (spec section 2): sentence encoder + span CNNs + FFs + heads."""
 
     encoder: str = "minilm"  # 'minilm' (embedded all-MiniLM-L6-v2), a local folder or a cached hub name
@@ -50,16 +61,9 @@ class ModelConfig:
     # most this many (span x padded width) columns, so one long context does not pad all the others.
     cnn_group_columns: int = 4096
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        return _from_dict(cls, data)
-
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(JsonConfig):
     """Joint fine-tuning (spec section 4)."""
 
     epochs: int = 200  # the paper's budget; the CLI's --epochs overrides it
@@ -87,13 +91,6 @@ class FinetuneConfig:
     # random pools of this many batches (enpar.data.bucketed_batches); 0 = the code's plain shuffle.
     length_pool: int = 20
     bf16: bool = True  # autocast on GPU; ignored on CPU
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
-        return _from_dict(cls, data)
 
 
 @dataclass(frozen=True)

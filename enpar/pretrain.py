@@ -22,7 +22,6 @@ streams and `accumulate` sees exactly the same micro-batches and masks as a mult
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 import torch
 
 from enpar.checkpoint import save_checkpoint
-from enpar.config import ModelConfig, _from_dict
+from enpar.config import JsonConfig, ModelConfig
 from enpar.encoding import load_tokenizer, max_pieces
 from enpar.model import EnparEncoder
 from enpar.objectives import ACD_FORMS, PretrainModel
@@ -66,7 +65,7 @@ STATE = "state"
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
+class PretrainConfig(JsonConfig):
     """Loop and optimisation settings; defaults are the paper's (spec 3, 7.8-7.10) unless noted."""
 
     objectives: tuple[str, ...] = TASKS  # a subset gives the Table 2 ablations ("- ACD" = mep,met,pp)
@@ -118,13 +117,6 @@ class PretrainConfig:
         if self.save_every > 0:
             return sorted({*range(self.save_every, self.steps + 1, self.save_every), self.steps})
         return sorted({max(1, round(self.steps * q / 4)) for q in (1, 2, 3, 4)})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
-        return _from_dict(cls, data)
 
 
 def pretraining_model_config(**overrides: Any) -> ModelConfig:

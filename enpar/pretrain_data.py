@@ -22,10 +22,11 @@ import itertools
 import json
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from enpar.config import JsonConfig
 from enpar.schema import DataError, sentence_from_json
 
 TASKS: tuple[str, ...] = ("mep", "met", "pp", "acd")  # the code's order within a micro-step
@@ -42,7 +43,7 @@ assert PERMUTATIONS[IDENTITY] == (0, 1, 2, 3, 4) and PERMUTATIONS[119] == (4, 3,
 
 
 @dataclass(frozen=True)
-class PretrainDataConfig:
+class PretrainDataConfig(JsonConfig):
     """Instance-building options; defaults follow the paper, or section 7's reading where they differ."""
 
     min_entities: int = 3  # paper; the authors' code used 2
@@ -62,13 +63,6 @@ class PretrainDataConfig:
     pool_sentences: int = 50_000  # sentences scanned for the random-entity pool and the label set
     pool_per_length: int = 5_000  # mentions kept per piece length (reservoir, frequency-weighted)
     seed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PretrainDataConfig:
-        return cls(**data)
 
 
 # --- sentences ----------------------------------------------------------------------------------------
