@@ -6,12 +6,11 @@ charts directly: one panel per objective, the raw per-step loss in a light tone 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from enpar.schema import DataError
+from enpar.schema import DataError, parse_json_lines
 
 PANEL_W, PANEL_H = 420, 260
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 58, 16, 30, 40
@@ -29,13 +28,7 @@ def read_log(path: str | Path) -> list[dict]:
     """The rows of a log.jsonl; DataError naming the file and line of a row that is not a JSON object."""
     rows = []
     with Path(path).open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", path=path, line=lineno) from None
+        for lineno, row in parse_json_lines(fh, path):
             if not isinstance(row, dict):
                 raise DataError("expected a JSON object", path=path, line=lineno)
             rows.append(row)

@@ -371,7 +371,9 @@ def pretrain(
     }
     summary["weights_sha256"] = _fingerprints(model, distributed)  # one per process: equal iff in sync
     if is_main():
-        rows = [json.loads(ln) for ln in (out / LOG).read_text(encoding="utf-8").splitlines() if ln.strip()]
+        from enpar.lossplot import read_log
+
+        rows = read_log(out / LOG)
         if rows:
             window = max(1, len(rows) // 10)
             summary["loss_first"] = {t: _mean([r["losses"][t] for r in rows[:window]]) for t in tasks}

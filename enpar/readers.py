@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enpar.schema import DataError, Entity, Relation, Sentence, sentence_from_json
+from enpar.schema import DataError, Entity, Relation, Sentence, parse_json_lines, sentence_from_json
 
 FORMATS = ("canonical", "dygie", "nere", "spert")
 ALIASES = {
@@ -100,15 +100,7 @@ def _iter_array(text: str, path: Path) -> Iterator[Record]:
 
 
 def _iter_lines(text: str, path: Path) -> Iterator[Record]:
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            yield lineno, json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno
-            ) from None
+    return parse_json_lines(text.splitlines(), path)
 
 
 def _load(path: Path) -> tuple[list[Record], bool]:

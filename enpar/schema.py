@@ -194,18 +194,23 @@ def read_jsonl(path: str | Path) -> list[Sentence]:
     return list(iter_jsonl(path))
 
 
+def parse_json_lines(lines: Iterable[str], path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line; invalid JSON raises DataError at its line."""
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield lineno, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno
+            ) from None
+
+
 def iter_jsonl(path: str | Path) -> Iterator[Sentence]:
     path = Path(path)
     with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"invalid JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno
-                ) from None
+        for lineno, obj in parse_json_lines(fh, path):
             yield sentence_from_json(obj, path=path, line=lineno, default_id=f"{path.stem}-{lineno}")
 
 
