@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,14 +82,13 @@ def describe_checkpoint(folder: Path, root: Path | None = None) -> CheckpointInf
     return CheckpointInfo(str(folder), name, kind, role, stamp, config)
 
 
-def find_checkpoints(root: Path) -> list[CheckpointInfo]:
-    """Folders holding config.json + model.safetensors under root (evaluation outputs skipped)."""
+def _walk(root: Path) -> Iterator[tuple[Path, list[str]]]:
+    """(folder, file names) under root, at most MAX_DEPTH deep, skipping hidden folders, the app's own
+    evaluation outputs and save_checkpoint's temporary .partial / .old copies."""
     if not root.is_dir():
-        return []
-    found = []
+        return
     for dirpath, dirnames, filenames in os.walk(root):
         depth = len(Path(dirpath).relative_to(root).parts)
-        # skip hidden folders, evaluation outputs and save_checkpoint's temporary .partial / .old copies
         dirnames[:] = sorted(
             d
             for d in dirnames
@@ -97,8 +96,12 @@ def find_checkpoints(root: Path) -> list[CheckpointInfo]:
         )
         if depth >= MAX_DEPTH:
             dirnames.clear()
-        if CONFIG in filenames and WEIGHTS in filenames:
-            found.append(describe_checkpoint(Path(dirpath), root))
+        yield Path(dirpath), filenames
+
+
+def find_checkpoints(root: Path) -> list[CheckpointInfo]:
+    """Folders holding config.json + model.safetensors under root."""
+    found = [describe_checkpoint(d, root) for d, files in _walk(root) if CONFIG in files and WEIGHTS in files]
     return sorted(found, key=lambda c: c.name)
 
 
@@ -124,24 +127,16 @@ class Evaluation:
 def find_evaluations(root: Path) -> list[Evaluation]:
     """Folders under root holding predictions.jsonl + metrics.json that name their checkpoint and data;
     newest first. The app's own runs (root/evaluations) are in its database instead."""
-    if not root.is_dir():
-        return []
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        depth = len(Path(dirpath).relative_to(root).parts)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "evaluations")
-        if depth > MAX_DEPTH:
-            dirnames.clear()
+    for folder, filenames in _walk(root):
         if "metrics.json" not in filenames or "predictions.jsonl" not in filenames:
             continue
         try:
-            source = (
-                json.loads((Path(dirpath) / "metrics.json").read_text(encoding="utf-8")).get("source") or {}
-            )
+            source = json.loads((folder / "metrics.json").read_text(encoding="utf-8")).get("source") or {}
             ckpt, data = str(Path(source["checkpoint"]).resolve()), str(Path(source["data"]).resolve())
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue  # not an `enpar evaluate` folder we can attribute
-        found.append(Evaluation(dirpath, ckpt, data, (Path(dirpath) / "metrics.json").stat().st_mtime))
+        found.append(Evaluation(str(folder), ckpt, data, (folder / "metrics.json").stat().st_mtime))
     return sorted(found, key=lambda e: -e.finished)
 
 

@@ -229,8 +229,15 @@ def _eval_controls(found: list[loading.CheckpointInfo], splits: dict[str, str]) 
 
 
 def run_store() -> runs.RunStore:
-    store = runs.RunStore.for_runs_dir(state.runs_dir())
-    runs.reconcile(store)  # cheap; closes runs whose worker vanished while the app was down
+    """The runs database, opened and reconciled once per script run (pages and sidebar share it)."""
+    token, path = _run_token(), Path(state.runs_dir())
+    cached = getattr(token, "_enpar_store", None)
+    if cached is not None and cached.path.parent == path:
+        return cached
+    store = runs.RunStore.for_runs_dir(path)
+    runs.reconcile(store)  # closes runs whose worker vanished while the app was down
+    if token is not None:
+        token._enpar_store = store  # type: ignore[attr-defined]
     return store
 
 

@@ -70,6 +70,9 @@ class FinetuneConfig(JsonConfig):
     batch_size: int = 32
     eval_batch_size: int = 32
     lr: float = 2.5e-5
+    # Non-encoder parameters (span CNNs, FFs, heads); None = `lr` (the paper). A higher rate lets freshly
+    # initialised heads converge in a CPU-sized epoch budget (tuned on dev, see the README).
+    head_lr: float | None = None
     layer_decay: float = 0.9  # encoder layer i gets lr * decay ** (n_layers - 1 - i)
     # Spec 7.15: the code leaves the embeddings at the top rate; we give them layer 0's rate ("layer0").
     embeddings_lr: str = "layer0"  # "layer0" | "top"

@@ -69,9 +69,10 @@ def param_groups(
     layer_decay: float = 1.0,
     embeddings_lr: str = "layer0",
     no_decay_bias_norm: bool = True,
+    head_lr: float | None = None,
 ) -> list[dict[str, Any]]:
     """AdamW parameter groups: one per (learning rate, decay) pair. Encoder layers get discriminative rates;
-    every non-encoder parameter (CNNs, FFs, heads) gets `lr`."""
+    every non-encoder parameter (CNNs, FFs, heads) gets `head_lr`, or `lr` when it is None."""
     found = _sentence_encoder(model)
     prefix = found[0] + "model." if found else None
     n_layers = int(found[1].num_layers) if found else 0  # type: ignore[union-attr]
@@ -80,11 +81,12 @@ def param_groups(
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        scale = 1.0
         if prefix and name.startswith(prefix):
-            scale = layer_lr_scale(name[len(prefix) :], n_layers, layer_decay, embeddings_lr)
+            rate = lr * layer_lr_scale(name[len(prefix) :], n_layers, layer_decay, embeddings_lr)
+        else:
+            rate = lr if head_lr is None else head_lr
         wd = 0.0 if name in exempt else weight_decay
-        key = (lr * scale, wd)
+        key = (rate, wd)
         group = groups.setdefault(key, {"params": [], "names": [], "lr": key[0], "weight_decay": wd})
         group["params"].append(param)
         group["names"].append(name)
@@ -101,6 +103,7 @@ def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.AdamW:
         layer_decay=getattr(cfg, "layer_decay", 1.0),
         embeddings_lr=getattr(cfg, "embeddings_lr", "layer0"),
         no_decay_bias_norm=getattr(cfg, "no_decay_bias_norm", True),
+        head_lr=getattr(cfg, "head_lr", None),
     )
     groups = [{k: v for k, v in g.items() if k != "names"} for g in groups]
     kwargs = {

@@ -93,6 +93,11 @@ def test_layerwise_learning_rates_and_no_decay(tiny_encoder_dir: Path) -> None:
     }
     assert top[enc + "embeddings.word_embeddings.weight"] == pytest.approx(lr)
     assert len(lrs) == sum(1 for _ in model.parameters())  # every parameter exactly once
+    heads = {
+        n: g["lr"] for g in param_groups(model, lr, 0.01, layer_decay=0.9, head_lr=1e-3) for n in g["names"]
+    }
+    assert heads["encoder.context.cnn.convs.0.weight"] == heads["relation_head.weight"] == 1e-3
+    assert heads[enc + "encoder.layer.1.attention.self.query.weight"] == pytest.approx(lr)
     opt = build_optimizer(model, FinetuneConfig())
     assert opt.defaults["eps"] == 1e-6
 
