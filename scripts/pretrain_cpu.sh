@@ -19,10 +19,9 @@
 # Checkpoints at 25/50/75/100% (steps 100/200/300/400); fine-tune from the 25% one as the paper does.
 # LR 1e-4 (the paper's 5e-5 is for 10k steps of 512; with 2% of those updates a higher peak helps).
 #
-# Afterwards (same 3 seeds as the baseline; see the README for the baseline command):
-#   enpar finetune --train ../shared/data/scierc/train.json --dev ../shared/data/scierc/dev.json \
-#       --init runs/enpar-pretrain/step-000100 --seed S --out runs/enpar-seedS
-#   enpar finetune ... --init runs/enpar-pretrain/step-000100 --init-mode sentence   # the "- CNN" ablation
+# Afterwards, fine-tune exactly as the baseline (same 3 seeds, same budget; see the README):
+#   INIT=runs/enpar-pretrain/step-000100 NAME=enpar-bs8 scripts/finetune_scierc.sh
+#   INIT=runs/enpar-pretrain/step-000100 INIT_MODE=sentence NAME=enpar-nocnn-bs8 scripts/finetune_scierc.sh  # "- CNN"
 # Table 2 ablations: OUT=runs/enpar-pretrain-noacd OBJECTIVES=mep,met,pp scripts/pretrain_cpu.sh, etc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
