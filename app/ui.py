@@ -64,7 +64,7 @@ def make_checkpoint_commands() -> str:
             f"enpar pretrain {r}/corpus.jsonl --out {r}/enpar-pretrain --steps 2000",
             f"enpar finetune --init {r}/enpar-pretrain/step-000500 --train {d}/train.json --dev {d}/dev.json "
             f"--out {r}/enpar",
-            f"# or the whole pipeline (about 15 minutes on this CPU): make demo DATA={d} QUICK=1",
+            f"# or the whole pipeline (about 6 minutes on a 2-core CPU): make demo DATA={d} QUICK=1",
         ]
     )
 
