@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enpar.schema import DataError, Entity, Relation, Sentence, parse_json_lines, sentence_from_json
+from enpar.schema import (
+    DataError,
+    Entity,
+    Relation,
+    Sentence,
+    parse_json_lines,
+    read_text,
+    sentence_from_json,
+)
 
 FORMATS = ("canonical", "dygie", "nere", "spert")
 ALIASES = {
@@ -44,15 +52,6 @@ _WS = " \t\r\n"
 
 
 # ---------------------------------------------------------------------------------------------- JSON layer
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")  # -sig: tolerate a BOM written by some editors
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text (byte {exc.start})", path=path) from None
-    except IsADirectoryError:
-        raise DataError("is a directory, expected a data file", path=path) from None
 
 
 def _iter_array(text: str, path: Path) -> Iterator[Record]:
@@ -105,7 +104,7 @@ def _iter_lines(text: str, path: Path) -> Iterator[Record]:
 
 def _load(path: Path) -> tuple[list[Record], bool]:
     """All records of the file, and whether it is a JSON array (else JSON lines)."""
-    text = _read_text(path)
+    text = read_text(path)
     array = text.lstrip().startswith("[")
     return list(_iter_array(text, path) if array else _iter_lines(text, path)), array
 

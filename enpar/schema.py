@@ -194,6 +194,20 @@ def read_jsonl(path: str | Path) -> list[Sentence]:
     return list(iter_jsonl(path))
 
 
+def read_text(path: str | Path) -> str:
+    """A whole UTF-8 text file (a BOM, as some editors write, is dropped); DataError naming the file when it
+    is not UTF-8 or cannot be read. A missing file stays FileNotFoundError."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text (byte {exc.start})", path=path) from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror or exc}", path=path) from None
+
+
 def parse_json_lines(lines: Iterable[str], path: str | Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) for each non-blank line; invalid JSON raises DataError at its line."""
     for lineno, raw in enumerate(lines, start=1):

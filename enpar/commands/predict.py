@@ -21,22 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
 
 
-def _read_text(path: Path) -> str:
-    from enpar.schema import InputError
-
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     if (args.text is None) == (args.file is None):
         raise SystemExit("enpar predict: give either TEXT or --file")
     if args.file:
-        text = _read_text(args.file)
+        from enpar.schema import read_text
+
+        text = read_text(args.file)
     else:
         text = sys.stdin.read() if args.text == "-" else args.text  # before loading torch and the model
     from enpar.runtime import setup_torch
