@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import subprocess
 from pathlib import Path
 
 import streamlit as st
@@ -48,6 +49,28 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
+def finetune_budget_args() -> str:
+    """The CPU fine-tuning budget chosen on dev (scripts/finetune_setting.sh), as `enpar finetune` flags.
+
+    The script is the one place the budget lives; it is read through bash so its defaults and the
+    environment's overrides resolve exactly as the training scripts see them. Empty (the CLI's paper
+    defaults) where the script or bash is missing.
+    """
+    setting = state.PROJECT_ROOT / "scripts" / "finetune_setting.sh"
+    try:
+        out = subprocess.run(
+            ["bash", "-c", f'source {shlex.quote(str(setting))} && printf "%s\\n%s" "$FT_EPOCHS" "$FT_ARGS"'],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    epochs, _, args = out.partition("\n")
+    return " ".join(shlex.join(shlex.split(part)) for part in (f"--epochs {epochs}", args) if part.strip())
+
+
 def make_checkpoint_commands() -> str:
     """The exact shell commands that create a baseline and an ENPAR checkpoint where the app looks."""
     root = _display_path(state.runs_dir())
@@ -55,15 +78,18 @@ def make_checkpoint_commands() -> str:
     data = Path(splits["scierc/train"]).parent if "scierc/train" in splits else Path("../shared/data/scierc")
     wiki = data.parent / "wikitext2_raw" / "wiki.valid.raw"
     d, r, w = (shlex.quote(_display_path(p)) for p in (data, Path(root), wiki))
+    budget = finetune_budget_args()
+    finetune = f"enpar finetune --train {d}/train.json --dev {d}/dev.json" + (f" {budget}" if budget else "")
     return "\n".join(
         [
             "# 1. the BERT baseline (checkpoint A): a run folder with the best checkpoint in best/",
-            f"enpar finetune --train {d}/train.json --dev {d}/dev.json --out {r}/bert-baseline",
+            "#    (the CPU budget chosen on dev, scripts/finetune_setting.sh; drop the budget flags for the",
+            "#    paper's 200 epochs of batch 32)",
+            f"{finetune} --out {r}/bert-baseline",
             "# 2. ENPAR (checkpoint B): annotate a corpus with spaCy, pre-train, fine-tune from its 25% step",
             f"enpar annotate {w} {r}/corpus.jsonl --input-format wikitext",
-            f"enpar pretrain {r}/corpus.jsonl --out {r}/enpar-pretrain --steps 2000",
-            f"enpar finetune --init {r}/enpar-pretrain/step-000500 --train {d}/train.json --dev {d}/dev.json "
-            f"--out {r}/enpar",
+            f"enpar pretrain {r}/corpus.jsonl --out {r}/enpar-pretrain --steps 400 --accumulate 4 --lr 1e-4",
+            f"{finetune} --init {r}/enpar-pretrain/step-000100 --out {r}/enpar",
             f"# or the whole pipeline (about 6 minutes on a 2-core CPU): make demo DATA={d} QUICK=1",
         ]
     )

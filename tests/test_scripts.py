@@ -1,4 +1,4 @@
-"""The shell scripts: valid bash, and the shared fine-tuning setting is something `enpar finetune` accepts."""
+"""The shell scripts: valid bash; the shared fine-tuning setting, as the app shows it, is CLI input."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from app.ui import finetune_budget_args, make_checkpoint_commands
 from enpar.cli import build_parser
 from enpar.commands.finetune import _overrides
 
@@ -20,25 +21,18 @@ def test_scripts_parse(script: Path) -> None:
     subprocess.run(["bash", "-n", str(script)], check=True)
 
 
-def _setting(env: dict[str, str] | None = None) -> tuple[str, str]:
-    out = subprocess.run(
-        ["bash", "-c", 'source scripts/finetune_setting.sh && printf "%s\\n%s" "$FT_EPOCHS" "$FT_ARGS"'],
-        cwd=ROOT,
-        env=env or {},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    epochs, args = out.split("\n")
-    return epochs, args
-
-
-def test_finetune_setting_is_valid_cli_input() -> None:
-    epochs, args = _setting()
-    parsed = build_parser().parse_args(["finetune", "--out", "x", "--epochs", epochs, *shlex.split(args)])
+def test_finetune_setting_is_valid_cli_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The app shows these flags in its "make a checkpoint" commands; the scripts source the same file.
+    monkeypatch.delenv("FT_EPOCHS", raising=False)
+    monkeypatch.delenv("FT_ARGS", raising=False)
+    args = finetune_budget_args()
+    parsed = build_parser().parse_args(["finetune", "--out", "x", *shlex.split(args)])
     _, ft = _overrides(parsed)
     assert ft == {"epochs": 15, "batch_size": 8, "lr": 5e-5}
+    assert args in make_checkpoint_commands()
 
 
-def test_finetune_setting_yields_to_the_environment() -> None:
-    assert _setting({"FT_EPOCHS": "2", "FT_ARGS": "--lr 1e-4"}) == ("2", "--lr 1e-4")
+def test_finetune_setting_yields_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FT_EPOCHS", "2")
+    monkeypatch.setenv("FT_ARGS", "--lr 1e-4")
+    assert finetune_budget_args() == "--epochs 2 --lr 1e-4"
