@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import shlex
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from app.ui import finetune_budget_args, make_checkpoint_commands
+from enpar import metrics
 from enpar.cli import build_parser
 from enpar.commands.finetune import _overrides
+from enpar.schema import DataError, Entity, Relation, Sentence
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
@@ -28,7 +33,7 @@ def test_finetune_setting_is_valid_cli_input(monkeypatch: pytest.MonkeyPatch) ->
     args = finetune_budget_args()
     parsed = build_parser().parse_args(["finetune", "--out", "x", *shlex.split(args)])
     _, ft = _overrides(parsed)
-    assert ft == {"epochs": 15, "batch_size": 8, "lr": 5e-5}
+    assert ft == {"epochs": 30, "batch_size": 8, "lr": 5e-5}
     assert args in make_checkpoint_commands()
 
 
@@ -36,3 +41,42 @@ def test_finetune_setting_yields_to_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("FT_EPOCHS", "2")
     monkeypatch.setenv("FT_ARGS", "--lr 1e-4")
     assert finetune_budget_args() == "--epochs 2 --lr 1e-4"
+
+
+def _load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_relations_rebuilt_from_a_metrics_report_score_like_the_predictions(tmp_path: Path) -> None:
+    # compare_from_results.py runs the paired test on relations rebuilt from test_metrics.json; they must
+    # score exactly as the predictions the report was computed from (every convention but entities).
+    script = _load_script("compare_from_results")
+    toks = tuple("abcdefgh")
+    e = [Entity(0, 1, "X"), Entity(2, 4, "Y"), Entity(5, 6, "X"), Entity(7, 8, "Y")]
+    gold = [
+        Sentence("s1", toks, (e[0], e[1], e[2]), (Relation(e[0], e[1], "R"), Relation(e[2], e[1], "S"))),
+        Sentence("s2", toks, (e[0], e[3]), (Relation(e[3], e[0], "R"),)),
+        Sentence("s3", toks, (e[1],), ()),
+    ]
+    pred = [
+        gold[0].with_predictions(
+            [e[0], e[1], e[2], e[3]], [Relation(e[0], e[1], "R"), Relation(e[2], e[3], "S")]
+        ),
+        gold[1].with_predictions([e[0], Entity(7, 8, "X")], [Relation(Entity(7, 8, "X"), e[0], "R")]),
+        gold[2].with_predictions([e[1]], []),
+    ]
+    path = tmp_path / "test_metrics.json"
+    path.write_text(json.dumps(metrics.report(gold, pred, n_bootstrap=0)))
+    rebuilt = script.predicted_relations(path, gold)
+    assert [s.relations for s in rebuilt] == [s.relations for s in pred]
+    for conv in ("relation", "relation_strict"):
+        assert metrics.score(gold, rebuilt)[conv] == metrics.score(gold, pred)[conv]
+
+    report = json.loads(path.read_text())
+    report["systems"]["A"]["taxonomy"]["items"] = []  # scored with --no-items: nothing to rebuild from
+    path.write_text(json.dumps(report))
+    with pytest.raises(DataError, match="n_pred"):
+        script.predicted_relations(path, gold)
