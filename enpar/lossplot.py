@@ -19,7 +19,7 @@ NAMES = {
     "mep": "MEP (masked entity prediction)",
     "met": "MET (masked entity typing)",
     "pp": "PP (permutation prediction)",
-    "acd": "ACD (confused context discrimination)",
+    "acd": "ACD (adversarial context discrimination)",
     "loss": "weighted sum",
 }
 

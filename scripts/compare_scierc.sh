@@ -5,6 +5,8 @@
 #   scripts/compare_scierc.sh                          # baseline vs enpar, seeds 5216 5217 5218
 #   A=baseline B=enpar-nocnn scripts/compare_scierc.sh # another pair of runs of scripts/finetune_scierc.sh
 #
+# Runs whose predictions were not kept (before they were committed to results/): compare_from_results.py
+# tests the relation conventions from the committed test_metrics.json alone.
 # Output: results/scierc-compare-$A-vs-$B/seedS.json (full reports) and summary.json (per seed: exact
 # relation F1 of A and B, delta and p-value, for the three conventions).
 set -euo pipefail
@@ -17,9 +19,14 @@ B=${B:-enpar}
 SEEDS=${SEEDS:-"5216 5217 5218"}
 OUT=results/scierc-compare-$A-vs-$B
 mkdir -p "$OUT"
+# Test predictions: the committed copy in results/ where there is one, else the run folder's.
+predictions() {
+    local kept=results/scierc-$1/seed$2/predictions.jsonl
+    if [[ -f "$kept" ]]; then echo "$kept"; else echo "runs/scierc-$1-seed$2/test/predictions.jsonl"; fi
+}
 for seed in $SEEDS; do
-    $PY -m enpar.cli score "$DATA/test.json" "runs/scierc-$A-seed$seed/test/predictions.jsonl" \
-        --vs "runs/scierc-$B-seed$seed/test/predictions.jsonl" --names "$A" "$B" --no-items \
+    $PY -m enpar.cli score "$DATA/test.json" "$(predictions "$A" "$seed")" \
+        --vs "$(predictions "$B" "$seed")" --names "$A" "$B" --no-items \
         --json "$OUT/seed$seed.json" > "$OUT/seed$seed.txt"
 done
 "$PY" - "$OUT" $SEEDS <<'PYEOF'
