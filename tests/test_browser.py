@@ -160,9 +160,10 @@ def test_compare_escape_switch_pages_and_run_an_evaluation(server: str) -> None:
             page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Runs").click()
             expect(page.get_by_text("Evaluation runs")).to_be_visible(timeout=SLOW)
             # a finished run shows its scores as metrics (the table is a canvas grid)
+            # (the button shows as soon as a run is listed; its scores only once it has finished)
             expect(page.get_by_role("button", name="Open in Breakdown")).to_be_visible(timeout=2 * SLOW)
             metrics = page.get_by_test_id("stMetric")
-            expect(metrics.filter(has_text="Relation (exactly) F1")).to_be_visible()
+            expect(metrics.filter(has_text="Relation (exactly) F1")).to_be_visible(timeout=2 * SLOW)
             expect(metrics.filter(has_text="Entity F1")).to_be_visible()
             snap(page, "runs")
 
