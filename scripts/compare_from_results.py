@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from enpar.datasets import default_data_root
 from enpar.metrics import paired_test
 from enpar.readers import read_dataset
 from enpar.schema import DataError, Entity, Relation, Sentence
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("a", help="results/scierc-A (system A)")
     parser.add_argument("b", help="results/scierc-B (system B)")
     parser.add_argument("--seeds", nargs="+", default=["5216", "5217", "5218"])
-    parser.add_argument("--gold", type=Path, default=ROOT.parent / "shared" / "data" / "scierc" / "test.json")
+    parser.add_argument("--gold", type=Path, default=default_data_root() / "scierc" / "test.json")
     parser.add_argument("--trials", type=int, default=1000)
     args = parser.parse_args()
 
