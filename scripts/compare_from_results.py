@@ -22,7 +22,7 @@ from typing import Any
 from enpar.datasets import default_data_root
 from enpar.metrics import paired_test
 from enpar.readers import read_dataset
-from enpar.schema import DataError, Entity, Relation, Sentence
+from enpar.schema import DataError, Entity, Relation, Sentence, read_text
 
 ROOT = Path(__file__).resolve().parents[1]
 CONVENTIONS = ("relation", "relation_strict")
@@ -30,7 +30,12 @@ CONVENTIONS = ("relation", "relation_strict")
 
 def predicted_relations(metrics_path: Path, gold: list[Sentence]) -> list[Sentence]:
     """The gold sentences carrying the system's predicted relations (and their argument entities)."""
-    taxonomy = json.loads(metrics_path.read_text(encoding="utf-8"))["systems"]["A"]["taxonomy"]
+    try:
+        taxonomy = json.loads(read_text(metrics_path))["systems"]["A"]["taxonomy"]
+    except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not an `enpar evaluate` metrics file
+        raise DataError(
+            f"not an `enpar evaluate` metrics file ({exc!r})", path=metrics_path, field="systems.A.taxonomy"
+        ) from exc
     if taxonomy["symmetric"] != "directed":
         raise DataError("needs the directed convention", path=metrics_path, field="taxonomy.symmetric")
     by_sentence: dict[str, set[Relation]] = defaultdict(set)
