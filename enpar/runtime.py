@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -70,8 +71,15 @@ def init_distributed() -> bool:
     return True
 
 
-def cleanup_distributed() -> None:
+def cleanup_distributed(*, finished: bool = True) -> None:
+    """Leave the process group. DDP wrappers sit in reference cycles that hold it: left to interpreter
+    shutdown, gloo's threads were once torn down mid-flight (SIGABRT, "terminate called without an active
+    exception") in a CI run, so collect them first and, after a finished run, let no rank tear down while
+    another still works. After a failure there is no barrier: the other ranks may never reach it."""
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

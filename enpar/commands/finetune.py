@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         config = FinetuneConfig(**ft_kw)
     train = read_dataset(train_path)
     dev = read_dataset(dev_path)
+    main_rank = finished = False
     try:
         summary = finetune(
             train,
@@ -116,8 +117,9 @@ def run(args: argparse.Namespace) -> int:
             data_paths={"train": str(Path(train_path).resolve()), "dev": str(Path(dev_path).resolve())},
         )
         main_rank = is_main()  # decided before the process group goes away
+        finished = True
     finally:
-        cleanup_distributed()
+        cleanup_distributed(finished=finished)
     if main_rank:
         print(json.dumps(summary, indent=2))
     return 0

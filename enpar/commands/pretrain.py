@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finished = False
     try:
         summary = pretrain(
             args.corpus or "",
@@ -179,8 +180,9 @@ def run(args: argparse.Namespace) -> int:
             show_progress=not args.no_progress,
             stop_at=args.stop_at,
         )
+        finished = True
     finally:
-        cleanup_distributed()
+        cleanup_distributed(finished=finished)
     import os
 
     if os.environ.get("RANK", "0") == "0":  # the process group is gone: ask torchrun's variable
