@@ -8,7 +8,7 @@
 #   INIT=... INIT_MODE=sentence NAME=enpar-nocnn scripts/finetune_scierc.sh               # "- CNN" ablation
 #   EXTRA="--set head_lr=5e-4" NAME=head5e-4 SEEDS=5216 scripts/finetune_scierc.sh      # dev tuning
 #
-# The budget (EPOCHS, batch size, lr) comes from scripts/finetune_setting.sh: 30 epochs of batch 8 at lr 5e-5,
+# The budget (EPOCHS, batch size, lr) comes from scripts/finetune_setting.sh: 30 epochs of batch 8 at lr 1e-4,
 # chosen on dev. Everything else is the paper's setting (enpar/config.py): layer decay 0.9, AdamW eps 1e-6,
 # wd 0.01 (not on biases / LayerNorm), clip 1.0, warmup 20% then linear decay, scheduled sampling
 # (k 3, gold for the first 6 epochs), dev evaluation from epoch 5, selection by entity F1 + exact relation F1.

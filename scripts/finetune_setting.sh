@@ -3,4 +3,4 @@
 # here is the paper's (enpar/config.py). The paper's own budget (200 epochs of batch 32, lr 2.5e-5) is
 # FT_EPOCHS=200 FT_ARGS=" ". The ENPAR-vs-baseline comparison in the README ran at FT_EPOCHS=15.
 FT_EPOCHS=${FT_EPOCHS:-30}
-FT_ARGS=${FT_ARGS:-"--batch-size 8 --lr 5e-5"}
+FT_ARGS=${FT_ARGS:-"--batch-size 8 --lr 1e-4"}

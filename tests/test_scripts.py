@@ -33,7 +33,7 @@ def test_finetune_setting_is_valid_cli_input(monkeypatch: pytest.MonkeyPatch) ->
     args = finetune_budget_args()
     parsed = build_parser().parse_args(["finetune", "--out", "x", *shlex.split(args)])
     _, ft = _overrides(parsed)
-    assert ft == {"epochs": 30, "batch_size": 8, "lr": 5e-5}
+    assert ft == {"epochs": 30, "batch_size": 8, "lr": 1e-4}
     assert args in make_checkpoint_commands()
 
 
