@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -81,6 +83,18 @@ def cleanup_distributed(*, finished: bool = True) -> None:
         if finished:
             dist.barrier()
         dist.destroy_process_group()
+
+
+@contextmanager
+def process_group_scope() -> Iterator[None]:
+    """Run a command's work, then leave the process group (if one was joined): with a barrier after
+    success, without one after a failure."""
+    try:
+        yield
+    except BaseException:
+        cleanup_distributed(finished=False)
+        raise
+    cleanup_distributed()
 
 
 def rank() -> int:

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from enpar.config import FinetuneConfig, ModelConfig
     from enpar.finetune import finetune
     from enpar.readers import read_dataset
-    from enpar.runtime import cleanup_distributed, is_main
+    from enpar.runtime import is_main, process_group_scope
 
     model_kw, ft_kw = _overrides(args)
     if args.resume:
@@ -101,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
         config = FinetuneConfig(**ft_kw)
     train = read_dataset(train_path)
     dev = read_dataset(dev_path)
-    main_rank = finished = False
-    try:
+    with process_group_scope():
         summary = finetune(
             train,
             dev,
@@ -117,9 +116,6 @@ def run(args: argparse.Namespace) -> int:
             data_paths={"train": str(Path(train_path).resolve()), "dev": str(Path(dev_path).resolve())},
         )
         main_rank = is_main()  # decided before the process group goes away
-        finished = True
-    finally:
-        cleanup_distributed(finished=finished)
     if main_rank:
         print(json.dumps(summary, indent=2))
     return 0

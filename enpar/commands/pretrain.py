@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     setup_torch(args.threads)
     from enpar.pretrain import PretrainConfig, pretrain, pretraining_model_config
     from enpar.pretrain_data import PretrainDataConfig
-    from enpar.runtime import cleanup_distributed
+    from enpar.runtime import process_group_scope
 
     model_kw, loop_kw, data_kw = _settings(args)
     if not args.resume and args.corpus is None:
@@ -167,8 +167,7 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finished = False
-    try:
+    with process_group_scope():
         summary = pretrain(
             args.corpus or "",
             args.out,
@@ -180,9 +179,6 @@ def run(args: argparse.Namespace) -> int:
             show_progress=not args.no_progress,
             stop_at=args.stop_at,
         )
-        finished = True
-    finally:
-        cleanup_distributed(finished=finished)
     import os
 
     if os.environ.get("RANK", "0") == "0":  # the process group is gone: ask torchrun's variable
