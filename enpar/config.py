@@ -56,6 +56,12 @@ class ModelConfig(JsonConfig):
     # Empty contexts (spec 7.11, unified across both stages): a learned vector, zero at init (= the code's
     # FF(zero vector) at init, without its 1e6-scaled LayerNorm gradient; see model.ContextEncoder).
     empty_context: str = "learned"  # "learned" | "zero" (fine-tuning code) | "cnn" (pre-training code)
+    # Entity candidates (not in the paper): 0 = the tagger's spans only (the paper). k > 0 also makes every
+    # span of at most k words a candidate for the entity head, as span-enumeration models (SpERT) do, for
+    # the recall the tagger misses; in training, at most `span_negatives` of those that are not gold are
+    # sampled per sentence (0 = all of them).
+    span_candidates: int = 0
+    span_negatives: int = 100
     max_pieces: int | None = None  # pieces per encoder call incl. [CLS]/[SEP]; None = the encoder's limit
     # Performance only (no effect on results): spans are sorted by width and convolved in groups of at
     # most this many (span x padded width) columns, so one long context does not pad all the others.

@@ -404,7 +404,9 @@ class JointModel(nn.Module):
     Training (gold given): entity candidates = spans decoded from the gold tags (if the sentence's
     scheduled-sampling coin says gold) or from the predicted tags, plus all gold spans; relation candidates =
     all start-ordered pairs of the gold entities (second coin) or of the predicted non-None entities, plus all
-    gold relation pairs. Prediction (no gold): predicted spans, their non-None types, and all their pairs."""
+    gold relation pairs. Prediction (no gold): predicted spans, their non-None types, and all their pairs.
+    With `span_candidates` = k > 0 every span of at most k words is an entity candidate too (in training a
+    sample of the non-gold ones, `span_negatives` per sentence)."""
 
     def __init__(self, encoder: EnparEncoder, labels: Labels) -> None:
         super().__init__()
@@ -440,15 +442,18 @@ class JointModel(nn.Module):
         lengths = batch.lengths
 
         # entity candidates: per sentence a list of spans (a dict keeps them unique and ordered)
+        cfg = self.config
         cand: list[dict[Span, int]] = []  # span -> gold label index (0 = None)
         for b in range(n_sent):
             predicted = spans_from_ids(pred_ids[b][: lengths[b]])
+            enumerated = enumerate_spans(lengths[b], cfg.span_candidates)
             if gold is None:
-                cand.append(dict.fromkeys(predicted, 0))
+                cand.append(dict.fromkeys(predicted + enumerated, 0))
                 continue
             g = gold[b]
             source = g.tag_spans if (gold_tags is not None and gold_tags[b]) else predicted
             spans = dict.fromkeys(source, 0)
+            spans.update(dict.fromkeys(sample_negatives(enumerated, g.entities, cfg.span_negatives), 0))
             spans.update(g.entities)  # every gold span, with its label
             cand.append({s: g.entities.get(s, 0) for s in spans})
         span_rows = [(b, st, ed) for b in range(n_sent) for st, ed in cand[b]]
@@ -526,6 +531,21 @@ class JointModel(nn.Module):
             head, tail = (typed[li], typed[ri]) if direction == ">" else (typed[ri], typed[li])
             result[spans[li][0]][1].append(Relation(head, tail, rtype))
         return result
+
+
+def enumerate_spans(n_words: int, max_width: int) -> list[Span]:
+    """Every span [start, end) of 1..max_width words, by start then width (none when max_width is 0)."""
+    return [(st, st + w) for st in range(n_words) for w in range(1, min(max_width, n_words - st) + 1)]
+
+
+def sample_negatives(spans: list[Span], gold: dict[Span, int], limit: int) -> list[Span]:
+    """The spans that are not gold, at most `limit` of them (0 = all) drawn uniformly with torch's RNG (so a
+    seeded, resumed run draws the same ones), kept in their original order."""
+    negatives = [s for s in spans if s not in gold]
+    if limit and len(negatives) > limit:
+        keep = sorted(torch.randperm(len(negatives))[:limit].tolist())
+        negatives = [negatives[i] for i in keep]
+    return negatives
 
 
 def _mean_ce(logits: Tensor, target: Tensor) -> Tensor:

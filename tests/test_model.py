@@ -226,3 +226,41 @@ def test_words_without_pieces_become_unk(tiny) -> None:
     (ex,) = make_examples([Sentence("z", ("a", "\u200b", "b"))], tok)
     assert len(ex.pieces.starts) == 3
     assert ex.pieces.ids[ex.pieces.starts[1]] == tok.unk_token_id
+
+
+def test_enumerate_spans_and_sample_negatives() -> None:
+    from enpar.model import enumerate_spans, sample_negatives
+
+    assert enumerate_spans(3, 2) == [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]
+    assert enumerate_spans(2, 5) == [(0, 1), (0, 2), (1, 2)]
+    assert enumerate_spans(4, 0) == []
+    spans = enumerate_spans(8, 3)
+    gold = {(0, 2): 1, (3, 4): 2}
+    assert sample_negatives(spans, gold, 0) == [s for s in spans if s not in gold]
+    torch.manual_seed(1)
+    first = sample_negatives(spans, gold, 5)
+    torch.manual_seed(1)
+    assert sample_negatives(spans, gold, 5) == first  # seeded: a resumed run draws the same
+    assert len(first) == 5 and not set(first) & set(gold) and first == sorted(first, key=spans.index)
+
+
+def test_span_candidates_add_every_short_span(tiny, tiny_encoder_dir: Path) -> None:
+    _, tok, labels = tiny
+    torch.manual_seed(0)
+    cfg = ModelConfig(encoder=str(tiny_encoder_dir), span_candidates=3, span_negatives=4)
+    model = JointModel.build(cfg, labels)
+    examples = make_examples(SENTS, tok, labels)
+    model.eval()
+    with torch.no_grad():
+        pred = model(collate(examples, Specials.of(tok, 128), with_gold=False))
+    spans = {tuple(s) for s in pred.spans.tolist()}
+    expected = {(0, st, st + w) for st in range(8) for w in (1, 2, 3) if st + w <= 8}
+    assert expected | {(1, 0, 1), (1, 0, 2), (1, 1, 2)} <= spans  # plus whatever the tagger proposes
+    # training with gold coins: the gold spans plus at most 4 sampled non-gold spans per sentence
+    model.train()
+    out = model(collate(examples, Specials.of(tok, 128)), gold_tags=[True, True], gold_entities=[True, True])
+    rows = [tuple(s) for s in out.spans.tolist()]
+    first = [r for r in rows if r[0] == 0]
+    assert len(rows) == len(set(rows)) and len(first) == 3 + 4 and len(rows) == 7 + 3
+    assert {(0, 0, 2), (0, 3, 4), (0, 5, 6)} <= set(first)
+    assert out.entity_loss is not None and out.entity_loss.requires_grad
