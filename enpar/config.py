@@ -62,6 +62,10 @@ class ModelConfig(JsonConfig):
     # sampled per sentence (0 = all of them).
     span_candidates: int = 0
     span_negatives: int = 100
+    # Entity typing features (not in the paper): False = the entity vector (span CNN) alone, the paper.
+    # True = the entity head also sees the span's first and last word vectors and a learned width
+    # embedding (the boundary representation of span models such as PURE); the pair encoder is unchanged.
+    entity_boundary: bool = False
     max_pieces: int | None = None  # pieces per encoder call incl. [CLS]/[SEP]; None = the encoder's limit
     # Performance only (no effect on results): spans are sorted by width and convolved in groups of at
     # most this many (span x padded width) columns, so one long context does not pad all the others.

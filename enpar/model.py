@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from enpar.data import Batch
 
 Span = tuple[int, int]
+# entity_boundary: width embeddings of 25 dims (SpERT's size); spans of 16 words or more share the last one
+WIDTH_DIM, MAX_WIDTH_BUCKET = 25, 16
 
 
 def _init_linear(linear: nn.Linear) -> nn.Linear:
@@ -413,7 +415,11 @@ class JointModel(nn.Module):
         self.encoder = encoder
         self.labels = labels
         self.tagger = _init_linear(nn.Linear(encoder.hidden_size, len(TAGS)))
-        self.entity_head = _init_linear(nn.Linear(encoder.entity.output_dim, len(labels.entity)))
+        head_in = encoder.entity.output_dim
+        if encoder.config.entity_boundary:
+            self.width_embedding = nn.Embedding(MAX_WIDTH_BUCKET + 1, WIDTH_DIM)
+            head_in += 2 * encoder.hidden_size + WIDTH_DIM
+        self.entity_head = _init_linear(nn.Linear(head_in, len(labels.entity)))
         self.relation_head = _init_linear(nn.Linear(encoder.pair.output_dim, len(labels.relation)))
 
     @classmethod
@@ -460,7 +466,7 @@ class JointModel(nn.Module):
         device = words.device
         spans_t = torch.tensor(span_rows, dtype=torch.long, device=device).reshape(-1, 3)  # (S, 3)
         ent_vecs = self.encoder.entities(words, spans_t)  # (S, 192)
-        entity_logits = self.entity_head(ent_vecs)  # (S, n_ent)
+        entity_logits = self.entity_head(self._entity_features(words, spans_t, ent_vecs))  # (S, n_ent)
         ent_pred = entity_logits.detach().argmax(-1).tolist() if span_rows else []
 
         # relation candidates: start-ordered pairs of an entity set, plus gold pairs
@@ -511,6 +517,16 @@ class JointModel(nn.Module):
             )
             out.loss = out.tag_loss + out.entity_loss + out.relation_loss  # unweighted sum (spec 4.1)
         return out
+
+    def _entity_features(self, words: Tensor, spans: Tensor, ent_vecs: Tensor) -> Tensor:
+        """The entity head's input: the entity vectors, plus (entity_boundary) each span's first and last
+        word vectors and its width embedding: (S, 192) or (S, 192 + 2H + 25)."""
+        if not self.config.entity_boundary:
+            return ent_vecs
+        sent, start, end = spans.unbind(-1)
+        width = self.width_embedding((end - start).clamp(max=MAX_WIDTH_BUCKET))
+        parts = (ent_vecs, words[sent, start], words[sent, end - 1], width)
+        return torch.cat([x.to(ent_vecs.dtype) for x in parts], dim=-1)
 
     def decode(self, out: JointOutput) -> list[tuple[list[Entity], list[Relation]]]:
         """Per sentence: entities whose predicted type is not None, and relations whose predicted label is

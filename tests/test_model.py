@@ -264,3 +264,19 @@ def test_span_candidates_add_every_short_span(tiny, tiny_encoder_dir: Path) -> N
     assert len(rows) == len(set(rows)) and len(first) == 3 + 4 and len(rows) == 7 + 3
     assert {(0, 0, 2), (0, 3, 4), (0, 5, 6)} <= set(first)
     assert out.entity_loss is not None and out.entity_loss.requires_grad
+
+
+def test_entity_boundary_features_feed_the_entity_head(tiny, tiny_encoder_dir: Path) -> None:
+    _, tok, labels = tiny
+    torch.manual_seed(0)
+    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), entity_boundary=True), labels)
+    hidden = model.encoder.hidden_size
+    assert model.entity_head.in_features == model.encoder.entity.output_dim + 2 * hidden + 25
+    batch = collate(make_examples(SENTS, tok, labels), Specials.of(tok, 128))
+    model.train()
+    out = model(batch, gold_tags=[True, True], gold_entities=[True, True])
+    out.loss.backward()
+    assert model.width_embedding.weight.grad is not None
+    # only the widths present (2, 1, 1) receive a gradient
+    touched = model.width_embedding.weight.grad.abs().sum(-1).nonzero().flatten().tolist()
+    assert touched == [1, 2]
