@@ -173,13 +173,17 @@ def _check_weights_file(wpath: Path) -> None:
     if not wpath.is_file():
         raise CheckpointError(wpath, "missing")
     with wpath.open("rb") as fh:
-        head = fh.read(8)
+        head = fh.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header. Checked first, because a
+    # valid header length can itself start with the pickle marker byte 0x80.
+    header_len = int.from_bytes(head[:8], "little")
+    if len(head) == 9 and head[8:] == b"{" and header_len <= wpath.stat().st_size - 8:
+        return
     if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
         raise CheckpointError(
             wpath, "is a pickle / torch.save file; refusing to unpickle it (need safetensors)"
         )
-    if len(head) < 8:
-        raise CheckpointError(wpath, "truncated (not a safetensors file)")
+    raise CheckpointError(wpath, "truncated or not a safetensors file")
 
 
 def verify_checkpoint(path: str | Path, *, kind: str | None = None) -> dict[str, Any]:

@@ -74,6 +74,22 @@ def test_round_trip_gives_identical_predictions(saved: tuple[Path, JointModel]) 
         assert k == k2 and torch.equal(v, v2)
 
 
+def test_round_trip_keeps_the_optional_entity_settings(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    labels = build_labels(SENTS)
+    cfg = ModelConfig(encoder=str(tiny_encoder_dir), span_candidates=3, entity_boundary=True)
+    torch.manual_seed(0)
+    model = JointModel.build(cfg, labels).eval()
+    tok = load_tokenizer(str(tiny_encoder_dir))
+    save_checkpoint(tmp_path / "best", model, kind="finetune", model_config=cfg, tokenizer=tok, labels=labels)
+    loaded, ckpt = load_joint_model(tmp_path / "best")
+    assert ckpt.model_config == cfg
+    batch = collate(make_examples(SENTS, tok), Specials.of(tok, 128), with_gold=False)
+    with torch.no_grad():
+        before, after = model(batch), loaded(batch)
+    assert torch.equal(before.spans, after.spans) and before.spans.shape[0] >= 6 * 3  # enumerated spans
+    torch.testing.assert_close(after.entity_logits, before.entity_logits, rtol=0, atol=0)
+
+
 def _broken(saved_path: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "ckpt"
     shutil.copytree(saved_path, dst)
