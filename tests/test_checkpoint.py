@@ -232,3 +232,20 @@ def test_finetune_with_init_runs(tiny_encoder_dir: Path, tmp_path: Path) -> None
             init=summary["best_dir"],
             show_progress=False,
         )
+
+
+def test_safetensors_header_length_may_start_with_the_pickle_byte(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from enpar.checkpoint import _check_weights_file
+
+    path = tmp_path / "model.safetensors"
+    for pad in range(256):  # grow the JSON header until its length's low byte is 0x80
+        save_file({"w": torch.zeros(2)}, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    _check_weights_file(path)  # a valid safetensors file: accepted
+    torch.save({"w": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointError, match="pickle"):
+        _check_weights_file(path)
