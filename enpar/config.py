@@ -62,6 +62,9 @@ class ModelConfig(JsonConfig):
     # sampled per sentence (0 = all of them).
     span_candidates: int = 0
     span_negatives: int = 100
+    # How those sampled negatives enter the entity loss: "pooled" = one mean over all candidates (SpERT);
+    # "separate" = the mean over the gold and tagger candidates plus a mean over the sampled negatives.
+    span_negative_loss: str = "pooled"
     # Entity typing features (not in the paper): False = the entity vector (span CNN) alone, the paper.
     # True = the entity head also sees the span's first and last word vectors and a learned width
     # embedding (the boundary representation of span models such as PURE); the pair encoder is unchanged.

@@ -408,7 +408,7 @@ class JointModel(nn.Module):
     all start-ordered pairs of the gold entities (second coin) or of the predicted non-None entities, plus all
     gold relation pairs. Prediction (no gold): predicted spans, their non-None types, and all their pairs.
     With `span_candidates` = k > 0 every span of at most k words is an entity candidate too (in training a
-    sample of the non-gold ones, `span_negatives` per sentence)."""
+    sample of the non-gold ones, `span_negatives` per sentence, weighed as `span_negative_loss` says)."""
 
     def __init__(self, encoder: EnparEncoder, labels: Labels) -> None:
         super().__init__()
@@ -416,6 +416,9 @@ class JointModel(nn.Module):
         self.labels = labels
         self.tagger = _init_linear(nn.Linear(encoder.hidden_size, len(TAGS)))
         head_in = encoder.entity.output_dim
+        negative_loss = encoder.config.span_negative_loss
+        if negative_loss not in ("pooled", "separate"):
+            raise ValueError(f"span_negative_loss must be 'pooled' or 'separate', not {negative_loss!r}")
         if encoder.config.entity_boundary:
             self.width_embedding = nn.Embedding(MAX_WIDTH_BUCKET + 1, WIDTH_DIM)
             head_in += 2 * encoder.hidden_size + WIDTH_DIM
@@ -450,6 +453,7 @@ class JointModel(nn.Module):
         # entity candidates: per sentence a list of spans (a dict keeps them unique and ordered)
         cfg = self.config
         cand: list[dict[Span, int]] = []  # span -> gold label index (0 = None)
+        sampled: list[set[Span]] = [set() for _ in range(n_sent)]  # enumerated negatives not otherwise there
         for b in range(n_sent):
             predicted = spans_from_ids(pred_ids[b][: lengths[b]])
             enumerated = enumerate_spans(lengths[b], cfg.span_candidates)
@@ -459,7 +463,9 @@ class JointModel(nn.Module):
             g = gold[b]
             source = g.tag_spans if (gold_tags is not None and gold_tags[b]) else predicted
             spans = dict.fromkeys(source, 0)
-            spans.update(dict.fromkeys(sample_negatives(enumerated, g.entities, cfg.span_negatives), 0))
+            negatives = sample_negatives(enumerated, g.entities, cfg.span_negatives)
+            sampled[b] = set(negatives) - spans.keys()
+            spans.update(dict.fromkeys(negatives, 0))
             spans.update(g.entities)  # every gold span, with its label
             cand.append({s: g.entities.get(s, 0) for s in spans})
         span_rows = [(b, st, ed) for b in range(n_sent) for st, ed in cand[b]]
@@ -511,12 +517,25 @@ class JointModel(nn.Module):
             ent_gold = torch.tensor(
                 [cand[b][(st, ed)] for b, st, ed in span_rows], dtype=torch.long, device=device
             )
-            out.entity_loss = _mean_ce(entity_logits, ent_gold)
+            out.entity_loss = self._entity_loss(entity_logits, ent_gold, span_rows, sampled)
             out.relation_loss = _mean_ce(
                 relation_logits, torch.tensor(pair_labels, dtype=torch.long, device=device)
             )
             out.loss = out.tag_loss + out.entity_loss + out.relation_loss  # unweighted sum (spec 4.1)
         return out
+
+    def _entity_loss(
+        self, logits: Tensor, target: Tensor, span_rows: list[tuple[int, int, int]], sampled: list[set[Span]]
+    ) -> Tensor:
+        """Mean cross-entropy over the candidates ("pooled"); with span_negative_loss "separate", the sampled
+        enumerated negatives are averaged on their own and added, so that ~100 of them per sentence do not
+        shrink the weight of typing the gold and tagger candidates."""
+        if self.config.span_negative_loss == "pooled":
+            return _mean_ce(logits, target)
+        extra = torch.tensor([(st, ed) in sampled[b] for b, st, ed in span_rows], dtype=torch.bool)
+        extra = extra.to(logits.device)
+        loss = _mean_ce(logits[~extra], target[~extra])
+        return loss + _mean_ce(logits[extra], target[extra]) if bool(extra.any()) else loss
 
     def _entity_features(self, words: Tensor, spans: Tensor, ent_vecs: Tensor) -> Tensor:
         """The entity head's input: the entity vectors, plus (entity_boundary) each span's first and last

@@ -266,6 +266,39 @@ def test_span_candidates_add_every_short_span(tiny, tiny_encoder_dir: Path) -> N
     assert out.entity_loss is not None and out.entity_loss.requires_grad
 
 
+def test_separate_negative_loss_averages_sampled_spans_on_their_own(tiny, tiny_encoder_dir: Path) -> None:
+    _, tok, labels = tiny
+    batch = collate(make_examples(SENTS, tok, labels), Specials.of(tok, 128))
+    coins = {"gold_tags": [True, True], "gold_entities": [True, True]}
+    losses = {}
+    for mode in ("pooled", "separate"):
+        torch.manual_seed(0)
+        cfg = ModelConfig(
+            encoder=str(tiny_encoder_dir), span_candidates=3, span_negatives=4, span_negative_loss=mode
+        )
+        model = JointModel.build(cfg, labels).eval()  # eval: no dropout, so both modes see equal logits
+        torch.manual_seed(1)  # the same negatives drawn in both modes
+        out = model(batch, **coins)
+        losses[mode] = out.entity_loss
+    # gold coins: the candidates are the gold spans and at most 4 sampled negatives per sentence
+    ce = torch.nn.functional.cross_entropy
+    logits = out.entity_logits.float()
+    rows = [tuple(r) for r in out.spans.tolist()]
+    gold_of = {r: i for i, r in enumerate(rows)}
+    target = torch.zeros(len(rows), dtype=torch.long)
+    for b, ex in enumerate(batch.gold):
+        for (st, ed), label in ex.entities.items():
+            target[gold_of[(b, st, ed)]] = label
+    positive = target != 0
+    assert positive.sum() == sum(len(ex.entities) for ex in batch.gold)
+    assert (~positive).sum() == 4 + 3  # the 2-word sentence has only 3 spans
+    assert torch.allclose(losses["pooled"], ce(logits, target))
+    expected = ce(logits[positive], target[positive]) + ce(logits[~positive], target[~positive])
+    assert torch.allclose(losses["separate"], expected)
+    with pytest.raises(ValueError, match="span_negative_loss"):
+        JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), span_negative_loss="sum"), labels)
+
+
 def test_entity_boundary_features_feed_the_entity_head(tiny, tiny_encoder_dir: Path) -> None:
     _, tok, labels = tiny
     torch.manual_seed(0)
