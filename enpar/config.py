@@ -106,6 +106,10 @@ class FinetuneConfig(JsonConfig):
     # Speed (spec deviation, documented): training batches are drawn shuffled but of similar length, from
     # random pools of this many batches (enpar.data.bucketed_batches); 0 = the code's plain shuffle.
     length_pool: int = 20
+    # Not in the paper: 0 = off; d > 0 keeps an exponential moving average of the weights (decay d per
+    # optimizer step, torch.optim.swa_utils), which is what dev selects and the best checkpoint holds; the
+    # raw weights' dev scores are logged beside it ("dev_raw") for a paired comparison.
+    ema_decay: float = 0.0
     bf16: bool = True  # autocast on GPU; ignored on CPU
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from enpar.checkpoint import load_checkpoint, save_checkpoint, transfer_encoder
 from enpar.config import FinetuneConfig, Labels, ModelConfig
@@ -209,9 +210,14 @@ def finetune(
         len(train_ex), config.batch_size, config.schedule_epochs or config.epochs, config.warmup
     )
     scheduler = linear_schedule(optimizer, total, warmup)
+    averaged = weight_average(model, config.ema_decay)
     meta: dict[str, Any] = {"epoch": 0, "step": 0, "best_score": -1.0, "best_epoch": 0, "bad_evals": 0}
     if resume:
-        meta.update(load_trainer_state(state_dir, model=model, optimizer=optimizer, scheduler=scheduler))
+        meta.update(
+            load_trainer_state(
+                state_dir, model=model, optimizer=optimizer, scheduler=scheduler, averaged=averaged
+            )
+        )
         log(f"resumed {out} after epoch {meta['epoch']} (step {meta['step']})")
         if is_main():
             _truncate_metrics(out / "dev_metrics.jsonl", meta["epoch"])
@@ -250,6 +256,11 @@ def finetune(
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
         )
     params = [p for p in model.parameters() if p.requires_grad]
+
+    def dev_scores(candidate: JointModel) -> dict[str, Any]:
+        bs = config.eval_batch_size
+        return evaluate(candidate, dev_ex, specials, device=device, batch_size=bs, bf16=config.bf16)[1]
+
     stopped = False
     epoch_seconds: list[float] = []
     # outer bar: epochs with the latest and best dev scores; inner bar (per epoch): steps with the loss
@@ -276,6 +287,8 @@ def finetune(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if averaged is not None:
+                averaged.update_parameters(model)
             meta["step"] += 1
             loss_sum += float(output.loss.detach())
             loss_n += 1
@@ -305,10 +318,13 @@ def finetune(
         last = epoch + 1 == config.epochs
         if is_main() and (epoch + 1 >= config.eval_from_epoch or last):
             t0 = time.perf_counter()
-            _, scores = evaluate(
-                model, dev_ex, specials, device=device, batch_size=config.eval_batch_size, bf16=config.bf16
-            )
+            # what dev judges and best/ holds
+            selected = model if averaged is None else unwrap_model(averaged.module)
+            scores = dev_scores(selected)
             sel = selection_score(scores)
+            if averaged is not None:
+                raw = dev_scores(model)
+                record.update({"dev_raw": _compact(raw), "dev_raw_score": selection_score(raw)})
             record.update(
                 {
                     "dev": _compact(scores),
@@ -321,7 +337,7 @@ def finetune(
                 meta.update(best_score=sel, best_epoch=epoch + 1, bad_evals=0)
                 save_checkpoint(
                     out / "best",
-                    model,
+                    selected,
                     kind="finetune",
                     model_config=model_config,
                     tokenizer=tokenizer,
@@ -351,11 +367,15 @@ def finetune(
                     f" dev ent {d['entity']:.4f} rel {d['relation']:.4f} rel+ {d['relation_strict']:.4f}"
                     f"{' *best*' if record.get('best') else ''}"
                 )
+                if "dev_raw_score" in record:
+                    dev_txt += f" (raw weights: score {record['dev_raw_score']:.4f})"
             log(
                 f"epoch {epoch + 1}: loss {record['train_loss']:.4f} p_gold {p_gold:.3f} "
                 f"{seconds:.1f}s{dev_txt}"
             )
-            save_trainer_state(state_dir, model=model, optimizer=optimizer, scheduler=scheduler, meta=meta)
+            save_trainer_state(
+                state_dir, model=model, optimizer=optimizer, scheduler=scheduler, meta=meta, averaged=averaged
+            )
         if epochs_bar is not None:
             epochs_bar.update(1)
             post = {"loss": f"{record['train_loss']:.3f}", "best": f"{meta['best_score']:.3f}"}
@@ -389,6 +409,15 @@ def finetune(
         log(f"done: best epoch {meta['best_epoch']} dev score {meta['best_score']:.4f}")
     barrier()
     return summary
+
+
+def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of the model's weights (None when decay is 0)."""
+    if not decay:
+        return None
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema_decay must be 0 (off) or in (0, 1), not {decay}")
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
 
 def _bar(total: int, desc: str, enabled: bool, *, position: int = 0, leave: bool = False) -> Any:

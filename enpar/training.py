@@ -200,9 +200,10 @@ def save_trainer_state(
     optimizer: torch.optim.Optimizer,
     scheduler: LambdaLR | None = None,
     meta: dict[str, Any] | None = None,
+    averaged: nn.Module | None = None,
 ) -> Path:
-    """model weights + optimizer moments + RNG as safetensors, everything else as JSON. The folder is
-    replaced atomically (written beside it, then renamed)."""
+    """model weights + optimizer moments + RNG (+ the weight average, when one is kept) as safetensors,
+    everything else as JSON. The folder is replaced atomically (written beside it, then renamed)."""
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".partial")
     if tmp.exists():
@@ -215,6 +216,8 @@ def save_trainer_state(
             if not torch.is_tensor(value):
                 value = torch.tensor(value)
             tensors[f"optim.{idx}.{key}"] = value
+    if averaged is not None:
+        tensors.update({f"averaged.{k}": v for k, v in averaged.state_dict().items()})
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
@@ -243,8 +246,10 @@ def load_trainer_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: LambdaLR | None = None,
+    averaged: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Restore what save_trainer_state wrote; returns its `meta`. Raises ValueError on a foreign folder."""
+    """Restore what save_trainer_state wrote; returns its `meta`. Raises ValueError on a foreign folder
+    (or one without the weight average `averaged` asks for)."""
     folder = Path(folder)
     tpath, jpath = folder / STATE_TENSORS, folder / STATE_JSON
     for p in (tpath, jpath):
@@ -257,6 +262,11 @@ def load_trainer_state(
     target = unwrap(model)
     device = next(target.parameters()).device
     target.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if averaged is not None:
+        saved = {k[9:]: v for k, v in tensors.items() if k.startswith("averaged.")}
+        if not saved:
+            raise ValueError(f"{tpath}: no weight average saved (the run was started without one)")
+        averaged.load_state_dict(saved)
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):

@@ -12,10 +12,17 @@ import torch
 
 from enpar.config import FinetuneConfig, ModelConfig
 from enpar.data import bucketed_batches, build_labels, gold_for, relation_key
-from enpar.finetune import finetune, gold_probability, sampling_coins, selection_score
+from enpar.finetune import finetune, gold_probability, sampling_coins, selection_score, weight_average
 from enpar.model import JointModel
 from enpar.schema import Entity, Relation, Sentence
-from enpar.training import build_optimizer, linear_schedule, param_groups, schedule_steps
+from enpar.training import (
+    build_optimizer,
+    linear_schedule,
+    load_trainer_state,
+    param_groups,
+    save_trainer_state,
+    schedule_steps,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -214,6 +221,68 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_encoder_dir: Path, tmp_path
         json.loads(x)["train_loss"] for x in (tmp_path / "b" / "dev_metrics.jsonl").read_text().splitlines()
     ]
     assert la == pytest.approx(lb, rel=1e-5)
+
+
+def test_weight_average_is_an_exponential_moving_average() -> None:
+    assert weight_average(torch.nn.Linear(2, 2), 0.0) is None
+    with pytest.raises(ValueError, match="ema_decay"):
+        weight_average(torch.nn.Linear(2, 2), 1.0)
+    lin = torch.nn.Linear(2, 1, bias=False)
+    avg = weight_average(lin, 0.9)
+    history = []
+    for value in (1.0, 2.0, 4.0):  # the first update copies, later ones move 10% of the way
+        lin.weight.data.fill_(value)
+        avg.update_parameters(lin)
+        history.append(float(avg.module.weight[0, 0].detach()))
+    assert history == pytest.approx([1.0, 1.1, 1.39])
+
+
+def test_weight_average_run_selects_it_logs_raw_and_resumes(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from enpar.checkpoint import load_joint_model
+
+    train, dev = _sentences(8, "tr"), _sentences(2, "dv")
+    mc = ModelConfig(encoder=str(tiny_encoder_dir))
+    cfg = FinetuneConfig(epochs=2, batch_size=4, lr=1e-3, eval_from_epoch=1, schedule_epochs=2, ema_decay=0.5)
+    finetune(train, dev, tmp_path / "a", model_config=mc, config=cfg, show_progress=False)
+    finetune(
+        train,
+        dev,
+        tmp_path / "b",
+        model_config=mc,
+        config=FinetuneConfig(**{**cfg.to_dict(), "epochs": 1, "adam_betas": (0.9, 0.999)}),
+        show_progress=False,
+    )
+    # after epoch 1 (the first evaluation, so the best): best/ holds the averaged weights, not the raw ones
+    state = load_file(str(tmp_path / "b" / "state" / "trainer.safetensors"))
+    best = load_file(str(tmp_path / "b" / "best" / "model.safetensors"))
+    assert torch.equal(best["tagger.weight"], state["averaged.module.tagger.weight"])
+    assert not torch.equal(best["tagger.weight"], state["model.tagger.weight"])
+    assert load_joint_model(tmp_path / "b" / "best")[0].tagger.weight.equal(best["tagger.weight"])
+    finetune(train, dev, tmp_path / "b", config=FinetuneConfig(epochs=2), resume=True, show_progress=False)
+    runs = {}
+    for name in ("a", "b"):
+        lines = [json.loads(x) for x in (tmp_path / name / "dev_metrics.jsonl").read_text().splitlines()]
+        assert all("dev_raw" in x and "dev_raw_score" in x for x in lines)
+        state = load_file(str(tmp_path / name / "state" / "trainer.safetensors"))
+        averaged = {
+            k[len("averaged.module.") :]: v for k, v in state.items() if k.startswith("averaged.module.")
+        }
+        raw = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
+        assert averaged.keys() == raw.keys() and int(state["averaged.n_averaged"]) == 4  # 2 steps x 2 epochs
+        assert not torch.equal(averaged["tagger.weight"], raw["tagger.weight"])
+        runs[name] = (lines, averaged)
+    (la, avg_a), (lb, avg_b) = runs["a"], runs["b"]
+    assert [x["dev_score"] for x in la] == pytest.approx([x["dev_score"] for x in lb], abs=1e-6)
+    for key in avg_a:
+        assert torch.allclose(avg_a[key], avg_b[key], atol=1e-5), key  # resume restored the average
+    # a state saved without an average cannot restore one
+    lin = torch.nn.Linear(2, 1)
+    opt = torch.optim.AdamW(lin.parameters())
+    save_trainer_state(tmp_path / "plain", model=lin, optimizer=opt)
+    with pytest.raises(ValueError, match="no weight average"):
+        load_trainer_state(tmp_path / "plain", model=lin, optimizer=opt, averaged=weight_average(lin, 0.5))
 
 
 @pytest.mark.distributed
