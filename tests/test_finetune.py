@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -200,27 +201,30 @@ def test_resume_continues_and_refuses_overwrite(run_dir: Path, tiny_encoder_dir:
         finetune([], [], run_dir.parent / "nothing", resume=True, show_progress=False)
 
 
-def test_resume_reproduces_an_uninterrupted_run(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "dev_metrics.jsonl").read_text().splitlines()]
+
+
+def _straight_and_resumed(
+    tiny_encoder_dir: Path, out: Path, cfg: FinetuneConfig, between: Callable[[Path], None] | None = None
+) -> tuple[list[dict], list[dict]]:
+    """The same 2-epoch run twice: out/a straight through, out/b stopped after epoch 1 (then `between` looks
+    at it) and resumed. Returns both runs' dev_metrics records."""
     train, dev = _sentences(8, "tr"), _sentences(2, "dv")
     mc = ModelConfig(encoder=str(tiny_encoder_dir))
+    finetune(train, dev, out / "a", model_config=mc, config=cfg, show_progress=False)
+    first = FinetuneConfig(**{**cfg.to_dict(), "epochs": 1, "adam_betas": (0.9, 0.999)})
+    finetune(train, dev, out / "b", model_config=mc, config=first, show_progress=False)
+    if between is not None:
+        between(out / "b")
+    finetune(train, dev, out / "b", config=FinetuneConfig(epochs=2), resume=True, show_progress=False)
+    return _metrics(out / "a"), _metrics(out / "b")
+
+
+def test_resume_reproduces_an_uninterrupted_run(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     cfg = FinetuneConfig(epochs=2, batch_size=4, lr=1e-3, eval_from_epoch=9, schedule_epochs=2)
-    finetune(train, dev, tmp_path / "a", model_config=mc, config=cfg, show_progress=False)
-    finetune(
-        train,
-        dev,
-        tmp_path / "b",
-        model_config=mc,
-        config=FinetuneConfig(**{**cfg.to_dict(), "epochs": 1, "adam_betas": (0.9, 0.999)}),
-        show_progress=False,
-    )
-    finetune(train, dev, tmp_path / "b", config=FinetuneConfig(epochs=2), resume=True, show_progress=False)
-    la = [
-        json.loads(x)["train_loss"] for x in (tmp_path / "a" / "dev_metrics.jsonl").read_text().splitlines()
-    ]
-    lb = [
-        json.loads(x)["train_loss"] for x in (tmp_path / "b" / "dev_metrics.jsonl").read_text().splitlines()
-    ]
-    assert la == pytest.approx(lb, rel=1e-5)
+    la, lb = _straight_and_resumed(tiny_encoder_dir, tmp_path, cfg)
+    assert [x["train_loss"] for x in la] == pytest.approx([x["train_loss"] for x in lb], rel=1e-5)
 
 
 def test_weight_average_is_an_exponential_moving_average() -> None:
@@ -242,41 +246,30 @@ def test_weight_average_run_selects_it_logs_raw_and_resumes(tiny_encoder_dir: Pa
 
     from enpar.checkpoint import load_joint_model
 
-    train, dev = _sentences(8, "tr"), _sentences(2, "dv")
-    mc = ModelConfig(encoder=str(tiny_encoder_dir))
     cfg = FinetuneConfig(epochs=2, batch_size=4, lr=1e-3, eval_from_epoch=1, schedule_epochs=2, ema_decay=0.5)
-    finetune(train, dev, tmp_path / "a", model_config=mc, config=cfg, show_progress=False)
-    finetune(
-        train,
-        dev,
-        tmp_path / "b",
-        model_config=mc,
-        config=FinetuneConfig(**{**cfg.to_dict(), "epochs": 1, "adam_betas": (0.9, 0.999)}),
-        show_progress=False,
-    )
-    # after epoch 1 (the first evaluation, so the best): best/ holds the averaged weights, not the raw ones
-    state = load_file(str(tmp_path / "b" / "state" / "trainer.safetensors"))
-    best = load_file(str(tmp_path / "b" / "best" / "model.safetensors"))
-    assert torch.equal(best["tagger.weight"], state["averaged.module.tagger.weight"])
-    assert not torch.equal(best["tagger.weight"], state["model.tagger.weight"])
-    assert load_joint_model(tmp_path / "b" / "best")[0].tagger.weight.equal(best["tagger.weight"])
-    finetune(train, dev, tmp_path / "b", config=FinetuneConfig(epochs=2), resume=True, show_progress=False)
-    runs = {}
+
+    def after_first_epoch(run: Path) -> None:
+        # epoch 1 (the first evaluation, so the best): best/ holds the averaged weights, not the raw ones
+        state = load_file(str(run / "state" / "trainer.safetensors"))
+        best = load_file(str(run / "best" / "model.safetensors"))
+        assert torch.equal(best["tagger.weight"], state["averaged.module.tagger.weight"])
+        assert not torch.equal(best["tagger.weight"], state["model.tagger.weight"])
+        assert load_joint_model(run / "best")[0].tagger.weight.equal(best["tagger.weight"])
+
+    la, lb = _straight_and_resumed(tiny_encoder_dir, tmp_path, cfg, after_first_epoch)
+    assert all("dev_raw" in x and "dev_raw_score" in x for x in la + lb)
+    assert [x["dev_score"] for x in la] == pytest.approx([x["dev_score"] for x in lb], abs=1e-6)
+    averages = []
     for name in ("a", "b"):
-        lines = [json.loads(x) for x in (tmp_path / name / "dev_metrics.jsonl").read_text().splitlines()]
-        assert all("dev_raw" in x and "dev_raw_score" in x for x in lines)
         state = load_file(str(tmp_path / name / "state" / "trainer.safetensors"))
-        averaged = {
-            k[len("averaged.module.") :]: v for k, v in state.items() if k.startswith("averaged.module.")
-        }
+        prefix = "averaged.module."
+        averaged = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         raw = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
         assert averaged.keys() == raw.keys() and int(state["averaged.n_averaged"]) == 4  # 2 steps x 2 epochs
         assert not torch.equal(averaged["tagger.weight"], raw["tagger.weight"])
-        runs[name] = (lines, averaged)
-    (la, avg_a), (lb, avg_b) = runs["a"], runs["b"]
-    assert [x["dev_score"] for x in la] == pytest.approx([x["dev_score"] for x in lb], abs=1e-6)
-    for key in avg_a:
-        assert torch.allclose(avg_a[key], avg_b[key], atol=1e-5), key  # resume restored the average
+        averages.append(averaged)
+    for key, value in averages[0].items():
+        assert torch.allclose(value, averages[1][key], atol=1e-5), key  # resume restored the average
     # a state saved without an average cannot restore one
     lin = torch.nn.Linear(2, 1)
     opt = torch.optim.AdamW(lin.parameters())
