@@ -65,6 +65,10 @@ class ModelConfig(JsonConfig):
     # How those sampled negatives enter the entity loss: "pooled" = one mean over all candidates (SpERT);
     # "separate" = the mean over the gold and tagger candidates plus a mean over the sampled negatives.
     span_negative_loss: str = "pooled"
+    # Prediction only (training is unaffected): added to the entity head's None logit before the argmax, a
+    # decision threshold. "separate" weighs entities ~30x more than a pooled mean would, so the None class
+    # needs such a shift back; tuned on dev after training (scripts/tune_entity_bias.py).
+    entity_none_bias: float = 0.0
     # Entity typing features (not in the paper): False = the entity vector (span CNN) alone, the paper.
     # True = the entity head also sees the span's first and last word vectors and a learned width
     # embedding (the boundary representation of span models such as PURE); the pair encoder is unchanged.

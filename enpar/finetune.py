@@ -16,7 +16,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,32 @@ def evaluate(
     gold = [ex.sentence for ex in examples]
     pred_sents = [s.with_predictions(e, r) for s, (e, r) in zip(gold, preds, strict=True)]
     return pred_sents, score(gold, pred_sents)
+
+
+def entity_bias_sweep(
+    model: JointModel,
+    examples: Sequence[Example],
+    specials: Specials,
+    biases: Sequence[float],
+    *,
+    device: torch.device,
+    batch_size: int = 32,
+    progress: Callable[[float], None] | None = None,
+) -> dict[float, dict[str, float]]:
+    """Dev scores of one model at each entity None-logit bias (ModelConfig.entity_none_bias): per bias the
+    selection score and the three micro F1s. The model's own setting is restored afterwards."""
+    own = model.config
+    results: dict[float, dict[str, float]] = {}
+    try:
+        for bias in biases:
+            model.encoder.config = replace(own, entity_none_bias=float(bias))
+            _, scores = evaluate(model, examples, specials, device=device, batch_size=batch_size)
+            results[float(bias)] = {"score": round(selection_score(scores), 6), **_compact(scores)}
+            if progress is not None:
+                progress(float(bias))
+    finally:
+        model.encoder.config = own
+    return results
 
 
 def _compact(scores: dict[str, Any]) -> dict[str, float]:

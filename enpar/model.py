@@ -473,7 +473,8 @@ class JointModel(nn.Module):
         spans_t = torch.tensor(span_rows, dtype=torch.long, device=device).reshape(-1, 3)  # (S, 3)
         ent_vecs = self.encoder.entities(words, spans_t)  # (S, 192)
         entity_logits = self.entity_head(self._entity_features(words, spans_t, ent_vecs))  # (S, n_ent)
-        ent_pred = entity_logits.detach().argmax(-1).tolist() if span_rows else []
+        # prediction applies the decision threshold; training's candidates use the plain argmax
+        ent_pred = self.entity_labels(entity_logits, 0.0 if gold is not None else None)
 
         # relation candidates: start-ordered pairs of an entity set, plus gold pairs
         row_of = {row: i for i, row in enumerate(span_rows)}
@@ -524,6 +525,16 @@ class JointModel(nn.Module):
             out.loss = out.tag_loss + out.entity_loss + out.relation_loss  # unweighted sum (spec 4.1)
         return out
 
+    def entity_labels(self, logits: Tensor, none_bias: float | None = None) -> list[int]:
+        """Predicted entity label per candidate: the argmax after adding `none_bias` (default: the config's
+        entity_none_bias) to the None logit."""
+        bias = self.config.entity_none_bias if none_bias is None else none_bias
+        scores = logits.detach().float()
+        if bias:
+            scores = scores.clone()
+            scores[:, 0] += bias
+        return scores.argmax(-1).tolist() if scores.shape[0] else []
+
     def _entity_loss(
         self, logits: Tensor, target: Tensor, span_rows: list[tuple[int, int, int]], sampled: list[set[Span]]
     ) -> Tensor:
@@ -551,7 +562,7 @@ class JointModel(nn.Module):
         """Per sentence: entities whose predicted type is not None, and relations whose predicted label is
         not None, restored to head -> tail order from the direction suffix."""
         spans = out.spans.tolist()
-        ent_pred = out.entity_logits.argmax(-1).tolist() if spans else []
+        ent_pred = self.entity_labels(out.entity_logits)
         result: list[tuple[list[Entity], list[Relation]]] = [([], []) for _ in range(out.n_sentences)]
         typed: dict[int, Entity] = {}
         for i, ((b, st, ed), label) in enumerate(zip(spans, ent_pred, strict=True)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,19 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, *, device: torch.device | str | None = None, batch_size: int = 32
+        cls,
+        path: str | Path,
+        *,
+        device: torch.device | str | None = None,
+        batch_size: int = 32,
+        entity_none_bias: float | None = None,
     ) -> Predictor:
+        """entity_none_bias: overrides the checkpoint's decision threshold (ModelConfig.entity_none_bias)."""
         from enpar.checkpoint import load_joint_model
 
         model, ckpt = load_joint_model(path)
+        if entity_none_bias is not None:
+            model.encoder.config = replace(model.config, entity_none_bias=entity_none_bias)
         predictor = cls(model, ckpt.tokenizer(), device=device, batch_size=batch_size)
         predictor.checkpoint_config = ckpt.config
         return predictor

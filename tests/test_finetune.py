@@ -201,6 +201,35 @@ def test_resume_continues_and_refuses_overwrite(run_dir: Path, tiny_encoder_dir:
         finetune([], [], run_dir.parent / "nothing", resume=True, show_progress=False)
 
 
+def test_tune_entity_bias_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path: Path) -> None:
+    import importlib.util
+    import shutil
+
+    from enpar.predict import Predictor
+    from enpar.schema import write_jsonl
+
+    spec = importlib.util.spec_from_file_location(
+        "tune", Path(__file__).parents[1] / "scripts/tune_entity_bias.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    ckpt = shutil.copytree(run_dir / "best", tmp_path / "best")
+    write_jsonl(_sentences(4, "dv"), tmp_path / "dev.jsonl")
+    out = tmp_path / "bias.json"
+    argv = [str(ckpt), "--dev", str(tmp_path / "dev.jsonl"), "--out", str(out), "--grid", "50", "0", "-50"]
+    assert script.main([*argv, "--write"]) == 0
+    result = json.loads(out.read_text())
+    sweep = result["checkpoints"][str(ckpt)]
+    assert result["grid"] == [-50.0, 0.0, 50.0] and set(sweep) == {"-50.0", "0.0", "50.0"}
+    assert sweep["50.0"]["entity"] == 0.0  # None always wins: nothing predicted
+    assert result["mean_score"][str(result["chosen"])] == max(result["mean_score"].values())
+    assert Predictor.from_checkpoint(ckpt, device="cpu").model.config.entity_none_bias == result["chosen"]
+    assert (
+        Predictor.from_checkpoint(ckpt, device="cpu", entity_none_bias=7.0).model.config.entity_none_bias
+        == 7.0
+    )
+
+
 def _metrics(run: Path) -> list[dict]:
     return [json.loads(x) for x in (run / "dev_metrics.jsonl").read_text().splitlines()]
 

@@ -299,6 +299,31 @@ def test_separate_negative_loss_averages_sampled_spans_on_their_own(tiny, tiny_e
         JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), span_negative_loss="sum"), labels)
 
 
+def test_entity_none_bias_moves_predictions_only(tiny, tiny_encoder_dir: Path) -> None:
+    from dataclasses import replace
+
+    _, tok, labels = tiny
+    torch.manual_seed(0)
+    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), span_candidates=2), labels).eval()
+    examples = make_examples(SENTS, tok, labels)
+    plain, with_gold = (
+        collate(examples, Specials.of(tok, 128), with_gold=False),
+        collate(examples, Specials.of(tok, 128)),
+    )
+    coins = {"gold_tags": [True, True], "gold_entities": [False, False]}  # pairs from predicted entities
+    found, losses = {}, {}
+    for bias in (0.0, 100.0, -100.0):
+        model.encoder.config = replace(model.config, entity_none_bias=bias)
+        with torch.no_grad():
+            out = model(plain)
+            found[bias] = sum(len(ents) for ents, _ in model.decode(out))
+            torch.manual_seed(1)
+            losses[bias] = float(model(with_gold, **coins).loss)
+    n_candidates = out.spans.shape[0]
+    assert found[100.0] == 0 and found[-100.0] == n_candidates  # None always / never wins
+    assert losses[100.0] == losses[0.0] == losses[-100.0]  # training does not see the threshold
+
+
 def test_entity_boundary_features_feed_the_entity_head(tiny, tiny_encoder_dir: Path) -> None:
     _, tok, labels = tiny
     torch.manual_seed(0)

@@ -24,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
     parser.add_argument(
+        "--entity-none-bias",
+        type=float,
+        default=None,
+        help="added to the None logit of entity typing (default: the checkpoint's, usually 0)",
+    )
+    parser.add_argument(
         "--symmetric",
         choices=("directed", "unordered", "doubled"),
         default="directed",
@@ -56,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     progress_path = out / "progress.json"
     _write_json(progress_path, {"done": 0, "total": len(gold), "stage": "predict"})
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size)
+    predictor = Predictor.from_checkpoint(
+        args.checkpoint,
+        device=args.device,
+        batch_size=args.batch_size,
+        entity_none_bias=args.entity_none_bias,
+    )
     bar = (
         None
         if args.no_progress
@@ -81,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
         n_bootstrap=args.bootstrap,
     )
     rep.setdefault("source", {}).update(
-        {"checkpoint": str(Path(args.checkpoint).resolve()), "data": str(Path(args.data).resolve())}
+        {
+            "checkpoint": str(Path(args.checkpoint).resolve()),
+            "data": str(Path(args.data).resolve()),
+            "entity_none_bias": predictor.model.config.entity_none_bias,
+        }
     )
     _write_json(out / "metrics.json", rep)
     _write_json(progress_path, {"done": len(gold), "total": len(gold), "stage": "done"})

@@ -19,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write JSON lines here instead of stdout")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
+    parser.add_argument(
+        "--entity-none-bias",
+        type=float,
+        default=None,
+        help="added to the None logit of entity typing (default: the checkpoint's, usually 0)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from enpar.predict import Predictor
     from enpar.schema import write_jsonl
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size)
+    predictor = Predictor.from_checkpoint(
+        args.checkpoint,
+        device=args.device,
+        batch_size=args.batch_size,
+        entity_none_bias=args.entity_none_bias,
+    )
     sentences = predictor.predict(text)
     if args.out:
         write_jsonl(sentences, args.out)
