@@ -7,6 +7,7 @@
 #   INIT=runs/enpar-pretrain/step-000100 NAME=enpar scripts/finetune_scierc.sh            # ENPAR
 #   INIT=... INIT_MODE=sentence NAME=enpar-nocnn scripts/finetune_scierc.sh               # "- CNN" ablation
 #   EXTRA="--set head_lr=5e-4" NAME=head5e-4 SEEDS=5216 scripts/finetune_scierc.sh      # dev tuning
+#   TUNE_ENTITY_BIAS=1 ...        # choose the entity decision threshold on dev before testing (all seeds)
 #
 # The budget (EPOCHS, batch size, lr) comes from scripts/finetune_setting.sh: 30 epochs of batch 8 at lr 1e-4,
 # chosen on dev. Everything else is the paper's setting (enpar/config.py): layer decay 0.9, AdamW eps 1e-6,
@@ -36,6 +37,7 @@ ENCODER=${ENCODER:-minilm}
 INIT=${INIT:-}
 INIT_MODE=${INIT_MODE:-full}
 EXTRA=${EXTRA:-}
+TUNE_ENTITY_BIAS=${TUNE_ENTITY_BIAS:-$FT_TUNE_ENTITY_BIAS}
 RESULTS=results/scierc-$NAME
 
 init_args=()
@@ -56,6 +58,18 @@ for seed in $SEEDS; do
         $ENPAR finetune --train "$DATA/train.json" --dev "$DATA/dev.json" --out "$run" \
             --encoder "$ENCODER" --epochs "$EPOCHS" --seed "$seed" "${init_args[@]}" $FT_ARGS $EXTRA
     fi
+done
+
+# The entity decision threshold, one value for all the seeds, chosen on dev and stored in each best/
+# checkpoint before the test runs (only where TUNE_ENTITY_BIAS=1; every seed must be trained first).
+if [[ "$TUNE_ENTITY_BIAS" == 1 && ! -f "$RESULTS/entity_bias.json" ]]; then
+    bests=()
+    for seed in $SEEDS; do bests+=("runs/scierc-$NAME-seed$seed/best"); done
+    "$PY" scripts/tune_entity_bias.py "${bests[@]}" --dev "$DATA/dev.json" --out "$RESULTS/entity_bias.json" --write
+fi
+
+for seed in $SEEDS; do
+    run=runs/scierc-$NAME-seed$seed
     if [[ ! -f "$run/test/metrics.json" ]]; then
         $ENPAR evaluate "$run/best" "$DATA/test.json" --out "$run/test" >/dev/null
     fi

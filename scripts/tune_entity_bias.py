@@ -27,7 +27,7 @@ from enpar.readers import read_dataset
 from enpar.runtime import setup_torch
 from enpar.training import write_json
 
-GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+GRID = (-1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
 
 
 def main(argv: list[str] | None = None) -> int:
