@@ -118,17 +118,17 @@ def entity_bias_sweep(
 ) -> dict[float, dict[str, float]]:
     """Dev scores of one model at each entity None-logit bias (ModelConfig.entity_none_bias): per bias the
     selection score and the three micro F1s. The model's own setting is restored afterwards."""
-    own = model.config
+    own = model.config.entity_none_bias
     results: dict[float, dict[str, float]] = {}
     try:
         for bias in biases:
-            model.encoder.config = replace(own, entity_none_bias=float(bias))
+            model.set_entity_none_bias(bias)
             _, scores = evaluate(model, examples, specials, device=device, batch_size=batch_size)
             results[float(bias)] = {"score": round(selection_score(scores), 6), **_compact(scores)}
             if progress is not None:
                 progress(float(bias))
     finally:
-        model.encoder.config = own
+        model.set_entity_none_bias(own)
     return results
 
 

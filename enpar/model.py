@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -524,6 +524,10 @@ class JointModel(nn.Module):
             )
             out.loss = out.tag_loss + out.entity_loss + out.relation_loss  # unweighted sum (spec 4.1)
         return out
+
+    def set_entity_none_bias(self, bias: float) -> None:
+        """Change the decision threshold (ModelConfig.entity_none_bias) of this model in place."""
+        self.encoder.config = replace(self.config, entity_none_bias=float(bias))
 
     def entity_labels(self, logits: Tensor, none_bias: float | None = None) -> list[int]:
         """Predicted entity label per candidate: the argmax after adding `none_bias` (default: the config's

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +86,7 @@ class Predictor:
 
         model, ckpt = load_joint_model(path)
         if entity_none_bias is not None:
-            model.encoder.config = replace(model.config, entity_none_bias=entity_none_bias)
+            model.set_entity_none_bias(entity_none_bias)
         predictor = cls(model, ckpt.tokenizer(), device=device, batch_size=batch_size)
         predictor.checkpoint_config = ckpt.config
         return predictor

@@ -300,8 +300,6 @@ def test_separate_negative_loss_averages_sampled_spans_on_their_own(tiny, tiny_e
 
 
 def test_entity_none_bias_moves_predictions_only(tiny, tiny_encoder_dir: Path) -> None:
-    from dataclasses import replace
-
     _, tok, labels = tiny
     torch.manual_seed(0)
     model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), span_candidates=2), labels).eval()
@@ -313,7 +311,7 @@ def test_entity_none_bias_moves_predictions_only(tiny, tiny_encoder_dir: Path) -
     coins = {"gold_tags": [True, True], "gold_entities": [False, False]}  # pairs from predicted entities
     found, losses = {}, {}
     for bias in (0.0, 100.0, -100.0):
-        model.encoder.config = replace(model.config, entity_none_bias=bias)
+        model.set_entity_none_bias(bias)
         with torch.no_grad():
             out = model(plain)
             found[bias] = sum(len(ents) for ents, _ in model.decode(out))
