@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from enpar.checkpoint import CONFIG
 from enpar.data import make_examples
 from enpar.finetune import entity_bias_sweep
 from enpar.predict import Predictor
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chosen entity_none_bias {chosen} (mean dev score {mean[chosen]:.4f}); wrote {args.out}")
     if args.write:
         for path in args.checkpoints:
-            config_path = path / "config.json"
+            config_path = path / CONFIG  # the weights and their hash stay as they are
             config = json.loads(config_path.read_text(encoding="utf-8"))
             config["model"]["entity_none_bias"] = chosen
             config["entity_none_bias_tuned_on"] = str(args.dev)

@@ -1,14 +1,15 @@
 """Test helpers: tiny checkpoints built with the model's public API, a small gold split, and a one-relation
 test sentence.
 
-Used by tests/test_app.py, tests/test_browser.py, tests/test_checkpoint.py, tests/test_predict.py and
-benchmarks/bench_app.py.
+Used by tests/test_app.py, tests/test_browser.py, tests/test_checkpoint.py, tests/test_predict.py,
+tests/test_scripts.py, tests/test_finetune.py and benchmarks/bench_app.py.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -106,3 +107,13 @@ def make_runs_folder(root: Path, *, encoder: str | Path, outside_bias: float = 4
         outside_bias=outside_bias,
     )
     return root
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/NAME.py imported as a module (the scripts folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from studio_helpers import load_script
 
 from enpar.config import FinetuneConfig, ModelConfig
 from enpar.data import bucketed_batches, build_labels, gold_for, relation_key
@@ -202,17 +203,12 @@ def test_resume_continues_and_refuses_overwrite(run_dir: Path, tiny_encoder_dir:
 
 
 def test_tune_entity_bias_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path: Path) -> None:
-    import importlib.util
     import shutil
 
     from enpar.predict import Predictor
     from enpar.schema import write_jsonl
 
-    spec = importlib.util.spec_from_file_location(
-        "tune", Path(__file__).parents[1] / "scripts/tune_entity_bias.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("tune_entity_bias")
     ckpt = shutil.copytree(run_dir / "best", tmp_path / "best")
     write_jsonl(_sentences(4, "dv"), tmp_path / "dev.jsonl")
     out = tmp_path / "bias.json"

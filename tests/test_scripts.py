@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from studio_helpers import load_script
 
 from app.ui import finetune_budget_args, make_checkpoint_commands
 from enpar import metrics
@@ -43,17 +42,10 @@ def test_finetune_setting_yields_to_the_environment(monkeypatch: pytest.MonkeyPa
     assert finetune_budget_args() == "--epochs 2 --lr 1e-4"
 
 
-def _load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_relations_rebuilt_from_a_metrics_report_score_like_the_predictions(tmp_path: Path) -> None:
     # compare_from_results.py runs the paired test on relations rebuilt from test_metrics.json; they must
     # score exactly as the predictions the report was computed from (every convention but entities).
-    script = _load_script("compare_from_results")
+    script = load_script("compare_from_results")
     toks = tuple("abcdefgh")
     e = [Entity(0, 1, "X"), Entity(2, 4, "Y"), Entity(5, 6, "X"), Entity(7, 8, "Y")]
     gold = [
