@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
+# ModelConfig fields that only move predictions (decision thresholds, tuned on dev after training)
+THRESHOLDS = ("entity_none_bias", "tag_outside_bias")
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -67,12 +69,20 @@ class ModelConfig(JsonConfig):
     span_negative_loss: str = "pooled"
     # Prediction only (training is unaffected): added to the entity head's None logit before the argmax, a
     # decision threshold. "separate" weighs entities ~30x more than a pooled mean would, so the None class
-    # needs such a shift back; tuned on dev after training (scripts/tune_entity_bias.py).
+    # needs such a shift back; tuned on dev after training (scripts/tune_threshold.py).
     entity_none_bias: float = 0.0
+    # Prediction only: added to the span tagger's O logit before decoding; negative = more spans for the
+    # entity head to type (the tagger bounds entity recall). Tuned on dev after training like the above.
+    tag_outside_bias: float = 0.0
     # Entity typing features (not in the paper): False = the entity vector (span CNN) alone, the paper.
     # True = the entity head also sees the span's first and last word vectors and a learned width
     # embedding (the boundary representation of span models such as PURE); the pair encoder is unchanged.
     entity_boundary: bool = False
+    # Relation typing features (not in the paper): False = the pair vector alone, the paper. True = the
+    # relation head also sees both arguments' entity-type distributions (the entity head's softmax, detached)
+    # and their outer product, i.e. a learned score per (left type, right type, relation) triple: the
+    # type-compatibility prior that typed-marker models (PURE) get from the entity types.
+    relation_type_prior: bool = False
     max_pieces: int | None = None  # pieces per encoder call incl. [CLS]/[SEP]; None = the encoder's limit
     # Performance only (no effect on results): spans are sorted by width and convolved in groups of at
     # most this many (span x padded width) columns, so one long context does not pad all the others.

@@ -106,29 +106,30 @@ def evaluate(
     return pred_sents, score(gold, pred_sents)
 
 
-def entity_bias_sweep(
+def threshold_sweep(
     model: JointModel,
     examples: Sequence[Example],
     specials: Specials,
-    biases: Sequence[float],
+    field: str,
+    values: Sequence[float],
     *,
     device: torch.device,
     batch_size: int = 32,
     progress: Callable[[float], None] | None = None,
 ) -> dict[float, dict[str, float]]:
-    """Dev scores of one model at each entity None-logit bias (ModelConfig.entity_none_bias): per bias the
-    selection score and the three micro F1s. The model's own setting is restored afterwards."""
-    own = model.config.entity_none_bias
+    """Dev scores of one model at each value of a decision threshold (`field`, one of model.THRESHOLDS):
+    per value the selection score and the three micro F1s. The model's own setting is restored afterwards."""
+    own = getattr(model.config, field)
     results: dict[float, dict[str, float]] = {}
     try:
-        for bias in biases:
-            model.set_entity_none_bias(bias)
+        for value in values:
+            model.set_thresholds(**{field: value})
             _, scores = evaluate(model, examples, specials, device=device, batch_size=batch_size)
-            results[float(bias)] = {"score": round(selection_score(scores), 6), **_compact(scores)}
+            results[float(value)] = {"score": round(selection_score(scores), 6), **_compact(scores)}
             if progress is not None:
-                progress(float(bias))
+                progress(float(value))
     finally:
-        model.set_entity_none_bias(own)
+        model.set_thresholds(**{field: own})
     return results
 
 

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from enpar.config import Labels, ModelConfig
+from enpar.config import THRESHOLDS, Labels, ModelConfig
 from enpar.encoding import resolve_encoder
 from enpar.schema import Entity, Relation
-from enpar.tagging import PAD_ID, TAGS, spans_from_ids
+from enpar.tagging import O_ID, PAD_ID, TAGS, spans_from_ids
 
 if TYPE_CHECKING:
     from enpar.data import Batch
@@ -423,7 +423,11 @@ class JointModel(nn.Module):
             self.width_embedding = nn.Embedding(MAX_WIDTH_BUCKET + 1, WIDTH_DIM)
             head_in += 2 * encoder.hidden_size + WIDTH_DIM
         self.entity_head = _init_linear(nn.Linear(head_in, len(labels.entity)))
-        self.relation_head = _init_linear(nn.Linear(encoder.pair.output_dim, len(labels.relation)))
+        rel_in = encoder.pair.output_dim
+        if encoder.config.relation_type_prior:
+            n_ent = len(labels.entity)
+            rel_in += 2 * n_ent + n_ent * n_ent
+        self.relation_head = _init_linear(nn.Linear(rel_in, len(labels.relation)))
 
     @classmethod
     def build(cls, cfg: ModelConfig, labels: Labels, hf_config: Any = None) -> JointModel:
@@ -447,6 +451,8 @@ class JointModel(nn.Module):
         gold = batch.gold
         pred_tags = tag_logits.detach().float()
         pred_tags[..., PAD_ID] = -math.inf
+        if gold is None and self.config.tag_outside_bias:  # prediction's threshold; training decodes plainly
+            pred_tags[..., O_ID] += self.config.tag_outside_bias
         pred_ids = pred_tags.argmax(-1).tolist()  # (B, N) on the host: the chunker is Python
         lengths = batch.lengths
 
@@ -508,7 +514,7 @@ class JointModel(nn.Module):
             ent_vecs[pairs_t[:, 0]],
             ent_vecs[pairs_t[:, 1]],
         )  # (P, 256)
-        relation_logits = self.relation_head(pair_vecs)  # (P, n_rel)
+        relation_logits = self.relation_head(self._relation_features(pair_vecs, entity_logits, pairs_t))
         out = JointOutput(tag_logits, spans_t, entity_logits, pairs_t, relation_logits, n_sent)
         if gold is not None:
             tag_gold = batch.tag_ids  # (B, N), PAD where there is no word
@@ -525,9 +531,14 @@ class JointModel(nn.Module):
             out.loss = out.tag_loss + out.entity_loss + out.relation_loss  # unweighted sum (spec 4.1)
         return out
 
-    def set_entity_none_bias(self, bias: float) -> None:
-        """Change the decision threshold (ModelConfig.entity_none_bias) of this model in place."""
-        self.encoder.config = replace(self.config, entity_none_bias=float(bias))
+    def set_thresholds(self, **values: float | None) -> None:
+        """Change prediction thresholds (THRESHOLDS: entity_none_bias, tag_outside_bias) in place; None
+        keeps the current value."""
+        unknown = set(values) - set(THRESHOLDS)
+        if unknown:
+            raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {list(THRESHOLDS)}")
+        changes = {k: float(v) for k, v in values.items() if v is not None}
+        self.encoder.config = replace(self.config, **changes)
 
     def entity_labels(self, logits: Tensor, none_bias: float | None = None) -> list[int]:
         """Predicted entity label per candidate: the argmax after adding `none_bias` (default: the config's
@@ -561,6 +572,17 @@ class JointModel(nn.Module):
         width = self.width_embedding((end - start).clamp(max=MAX_WIDTH_BUCKET))
         parts = (ent_vecs, words[sent, start], words[sent, end - 1], width)
         return torch.cat([x.to(ent_vecs.dtype) for x in parts], dim=-1)
+
+    def _relation_features(self, pair_vecs: Tensor, entity_logits: Tensor, pairs: Tensor) -> Tensor:
+        """The relation head's input: the pair vectors, plus (relation_type_prior) the two arguments' type
+        distributions p_l, p_r and their outer product: (P, 256) or (P, 256 + 2E + E*E). Detached, so the
+        relation loss does not pull the entity head's typing."""
+        if not self.config.relation_type_prior:
+            return pair_vecs
+        probs = entity_logits.detach().float().softmax(-1)  # (S, E)
+        left, right = probs[pairs[:, 0]], probs[pairs[:, 1]]  # (P, E) each
+        outer = (left.unsqueeze(2) * right.unsqueeze(1)).flatten(1)  # (P, E*E)
+        return torch.cat([pair_vecs, torch.cat([left, right, outer], -1).to(pair_vecs.dtype)], dim=-1)
 
     def decode(self, out: JointOutput) -> list[tuple[list[Entity], list[Relation]]]:
         """Per sentence: entities whose predicted type is not None, and relations whose predicted label is

@@ -80,13 +80,13 @@ class Predictor:
         device: torch.device | str | None = None,
         batch_size: int = 32,
         entity_none_bias: float | None = None,
+        tag_outside_bias: float | None = None,
     ) -> Predictor:
-        """entity_none_bias: overrides the checkpoint's decision threshold (ModelConfig.entity_none_bias)."""
+        """entity_none_bias, tag_outside_bias: override the checkpoint's decision thresholds (ModelConfig)."""
         from enpar.checkpoint import load_joint_model
 
         model, ckpt = load_joint_model(path)
-        if entity_none_bias is not None:
-            model.set_entity_none_bias(entity_none_bias)
+        model.set_thresholds(entity_none_bias=entity_none_bias, tag_outside_bias=tag_outside_bias)
         predictor = cls(model, ckpt.tokenizer(), device=device, batch_size=batch_size)
         predictor.checkpoint_config = ckpt.config
         return predictor

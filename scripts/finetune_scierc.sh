@@ -65,7 +65,7 @@ done
 if [[ "$TUNE_ENTITY_BIAS" == 1 && ! -f "$RESULTS/entity_bias.json" ]]; then
     bests=()
     for seed in $SEEDS; do bests+=("runs/scierc-$NAME-seed$seed/best"); done
-    "$PY" scripts/tune_entity_bias.py "${bests[@]}" --dev "$DATA/dev.json" --out "$RESULTS/entity_bias.json" --write
+    "$PY" scripts/tune_threshold.py "${bests[@]}" --dev "$DATA/dev.json" --out "$RESULTS/entity_bias.json" --write
 fi
 
 for seed in $SEEDS; do

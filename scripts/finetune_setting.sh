@@ -4,5 +4,5 @@
 # FT_EPOCHS=200 FT_ARGS=" ". The ENPAR-vs-baseline comparison in the README ran at FT_EPOCHS=15.
 FT_EPOCHS=${FT_EPOCHS:-30}
 FT_ARGS=${FT_ARGS:-"--batch-size 8 --lr 1e-4"}
-# 1: after training, choose the entity decision threshold on dev (scripts/tune_entity_bias.py) before testing.
+# 1: after training, choose the entity decision threshold on dev (scripts/tune_threshold.py) before testing.
 FT_TUNE_ENTITY_BIAS=${FT_TUNE_ENTITY_BIAS:-0}

@@ -76,7 +76,9 @@ def test_round_trip_gives_identical_predictions(saved: tuple[Path, JointModel]) 
 
 def test_round_trip_keeps_the_optional_entity_settings(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     labels = build_labels(SENTS)
-    cfg = ModelConfig(encoder=str(tiny_encoder_dir), span_candidates=3, entity_boundary=True)
+    cfg = ModelConfig(
+        encoder=str(tiny_encoder_dir), span_candidates=3, entity_boundary=True, relation_type_prior=True
+    )
     torch.manual_seed(0)
     model = JointModel.build(cfg, labels).eval()
     tok = load_tokenizer(str(tiny_encoder_dir))
@@ -88,6 +90,7 @@ def test_round_trip_keeps_the_optional_entity_settings(tiny_encoder_dir: Path, t
         before, after = model(batch), loaded(batch)
     assert torch.equal(before.spans, after.spans) and before.spans.shape[0] >= 6 * 3  # enumerated spans
     torch.testing.assert_close(after.entity_logits, before.entity_logits, rtol=0, atol=0)
+    torch.testing.assert_close(after.relation_logits, before.relation_logits, rtol=0, atol=0)
 
 
 def _broken(saved_path: Path, tmp_path: Path) -> Path:

@@ -202,28 +202,40 @@ def test_resume_continues_and_refuses_overwrite(run_dir: Path, tiny_encoder_dir:
         finetune([], [], run_dir.parent / "nothing", resume=True, show_progress=False)
 
 
-def test_tune_entity_bias_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path: Path) -> None:
+def test_tune_threshold_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path: Path) -> None:
     import shutil
 
     from enpar.predict import Predictor
     from enpar.schema import write_jsonl
 
-    script = load_script("tune_entity_bias")
+    script = load_script("tune_threshold")
     ckpt = shutil.copytree(run_dir / "best", tmp_path / "best")
     write_jsonl(_sentences(4, "dv"), tmp_path / "dev.jsonl")
-    out = tmp_path / "bias.json"
-    argv = [str(ckpt), "--dev", str(tmp_path / "dev.jsonl"), "--out", str(out), "--grid", "50", "0", "-50"]
-    assert script.main([*argv, "--write"]) == 0
-    result = json.loads(out.read_text())
-    sweep = result["checkpoints"][str(ckpt)]
-    assert result["grid"] == [-50.0, 0.0, 50.0] and set(sweep) == {"-50.0", "0.0", "50.0"}
-    assert sweep["50.0"]["entity"] == 0.0  # None always wins: nothing predicted
-    assert result["mean_score"][str(result["chosen"])] == max(result["mean_score"].values())
-    assert Predictor.from_checkpoint(ckpt, device="cpu").model.config.entity_none_bias == result["chosen"]
-    assert (
-        Predictor.from_checkpoint(ckpt, device="cpu", entity_none_bias=7.0).model.config.entity_none_bias
-        == 7.0
-    )
+    for field in ("entity_none_bias", "tag_outside_bias"):
+        out = tmp_path / f"{field}.json"
+        argv = [
+            str(ckpt),
+            "--dev",
+            str(tmp_path / "dev.jsonl"),
+            "--out",
+            str(out),
+            "--grid",
+            "50",
+            "0",
+            "-50",
+        ]
+        field_args = [] if field == "entity_none_bias" else ["--field", field]  # the default field
+        assert script.main([*argv, *field_args, "--write"]) == 0
+        result = json.loads(out.read_text())
+        sweep = result["checkpoints"][str(ckpt)]
+        assert result["field"] == field
+        assert result["grid"] == [-50.0, 0.0, 50.0] and set(sweep) == {"-50.0", "0.0", "50.0"}
+        assert sweep["50.0"]["entity"] == 0.0  # None / O always wins: nothing predicted
+        assert result["mean_score"][str(result["chosen"])] == max(result["mean_score"].values())
+        assert getattr(Predictor.from_checkpoint(ckpt, device="cpu").model.config, field) == result["chosen"]
+    overridden = Predictor.from_checkpoint(ckpt, device="cpu", entity_none_bias=7.0, tag_outside_bias=-1.0)
+    assert overridden.model.config.entity_none_bias == 7.0
+    assert overridden.model.config.tag_outside_bias == -1.0
 
 
 def _metrics(run: Path) -> list[dict]:

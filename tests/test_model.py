@@ -10,8 +10,17 @@ import torch
 from enpar.config import Labels, ModelConfig
 from enpar.data import Specials, build_labels, collate, make_examples
 from enpar.encoding import load_tokenizer, windows
-from enpar.model import ContextEncoder, EnparEncoder, EntityEncoder, JointModel, PairEncoder, SpanCNN
+from enpar.model import (
+    ContextEncoder,
+    EnparEncoder,
+    EntityEncoder,
+    JointModel,
+    JointOutput,
+    PairEncoder,
+    SpanCNN,
+)
 from enpar.schema import Entity, Relation, Sentence
+from enpar.tagging import O_ID
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -299,25 +308,36 @@ def test_separate_negative_loss_averages_sampled_spans_on_their_own(tiny, tiny_e
         JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), span_negative_loss="sum"), labels)
 
 
-def test_entity_none_bias_moves_predictions_only(tiny, tiny_encoder_dir: Path) -> None:
-    _, tok, labels = tiny
-    torch.manual_seed(0)
-    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), span_candidates=2), labels).eval()
+def _threshold_effect(
+    model: JointModel, tok, labels: Labels, field: str, coins: dict
+) -> tuple[dict[float, JointOutput], dict[float, float]]:
+    """Prediction outputs and training losses (same coins, same sampling seed) at thresholds 0 and +-100."""
     examples = make_examples(SENTS, tok, labels)
     plain, with_gold = (
         collate(examples, Specials.of(tok, 128), with_gold=False),
         collate(examples, Specials.of(tok, 128)),
     )
-    coins = {"gold_tags": [True, True], "gold_entities": [False, False]}  # pairs from predicted entities
-    found, losses = {}, {}
-    for bias in (0.0, 100.0, -100.0):
-        model.set_entity_none_bias(bias)
+    outs, losses = {}, {}
+    for value in (0.0, 100.0, -100.0):
+        model.set_thresholds(**{field: value})
         with torch.no_grad():
-            out = model(plain)
-            found[bias] = sum(len(ents) for ents, _ in model.decode(out))
+            outs[value] = model(plain)
             torch.manual_seed(1)
-            losses[bias] = float(model(with_gold, **coins).loss)
-    n_candidates = out.spans.shape[0]
+            losses[value] = float(model(with_gold, **coins).loss)
+    return outs, losses
+
+
+def test_entity_none_bias_moves_predictions_only(tiny, tiny_encoder_dir: Path) -> None:
+    _, tok, labels = tiny
+    torch.manual_seed(0)
+    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), span_candidates=2), labels).eval()
+    coins = {"gold_tags": [True, True], "gold_entities": [False, False]}  # pairs from predicted entities
+    outs, losses = _threshold_effect(model, tok, labels, "entity_none_bias", coins)
+    found = {}
+    for bias, out in outs.items():
+        model.set_thresholds(entity_none_bias=bias)  # decode applies the threshold too
+        found[bias] = sum(len(ents) for ents, _ in model.decode(out))
+    n_candidates = outs[0.0].spans.shape[0]
     assert found[100.0] == 0 and found[-100.0] == n_candidates  # None always / never wins
     assert losses[100.0] == losses[0.0] == losses[-100.0]  # training does not see the threshold
 
@@ -336,3 +356,46 @@ def test_entity_boundary_features_feed_the_entity_head(tiny, tiny_encoder_dir: P
     # only the widths present (2, 1, 1) receive a gradient
     touched = model.width_embedding.weight.grad.abs().sum(-1).nonzero().flatten().tolist()
     assert touched == [1, 2]
+
+
+def test_relation_type_prior_feeds_type_distributions_without_training_typing(
+    tiny, tiny_encoder_dir: Path
+) -> None:
+    _, tok, labels = tiny
+    torch.manual_seed(0)
+    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), relation_type_prior=True), labels)
+    n_ent = len(labels.entity)
+    assert model.relation_head.in_features == model.encoder.pair.output_dim + 2 * n_ent + n_ent * n_ent
+    batch = collate(make_examples(SENTS, tok, labels), Specials.of(tok, 128))
+    model.train()
+    out = model(batch, gold_tags=[True, True], gold_entities=[True, True])
+    assert out.pairs.shape[0] > 0
+    # the features by hand: pair vector, p_left, p_right, p_left (x) p_right
+    probs = out.entity_logits.detach().softmax(-1)
+    left, right = probs[out.pairs[:, 0]], probs[out.pairs[:, 1]]
+    pair_dim = model.encoder.pair.output_dim
+    feats = model._relation_features(torch.zeros(out.pairs.shape[0], pair_dim), out.entity_logits, out.pairs)
+    torch.testing.assert_close(feats[:, pair_dim : pair_dim + n_ent], left)
+    torch.testing.assert_close(feats[:, pair_dim + n_ent : pair_dim + 2 * n_ent], right)
+    torch.testing.assert_close(feats[:, -1], left[:, -1] * right[:, -1])
+    torch.testing.assert_close(feats[:, pair_dim + 2 * n_ent + 1], left[:, 0] * right[:, 1])
+    # the relation loss alone reaches the prior's weights but not the entity head (detached)
+    out.relation_loss.backward()
+    prior_grad = model.relation_head.weight.grad[:, pair_dim:]
+    assert prior_grad.abs().sum() > 0
+    assert model.entity_head.weight.grad is None or model.entity_head.weight.grad.abs().sum() == 0
+
+
+def test_tag_outside_bias_adds_spans_at_prediction_only(tiny, tiny_encoder_dir: Path) -> None:
+    _, tok, labels = tiny
+    torch.manual_seed(0)
+    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir)), labels).eval()
+    with torch.no_grad():
+        model.tagger.bias[O_ID] = 5.0  # the tagger says O everywhere unless pushed
+    coins = {"gold_tags": [False, False], "gold_entities": [False, False]}  # candidates from predicted tags
+    outs, losses = _threshold_effect(model, tok, labels, "tag_outside_bias", coins)
+    spans = {bias: out.spans.shape[0] for bias, out in outs.items()}
+    assert spans[0.0] == spans[100.0] == 0 and spans[-100.0] > 0  # a negative bias makes spans appear
+    assert losses[100.0] == losses[0.0] == losses[-100.0]  # training does not see the threshold
+    with pytest.raises(ValueError, match="unknown thresholds"):
+        model.set_thresholds(relation_none_bias=1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
@@ -18,3 +19,24 @@ def parse_setting(item: str) -> tuple[str, Any]:
     if isinstance(value, list):
         value = tuple(value)
     return key, value
+
+
+def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
+    """--entity-none-bias / --tag-outside-bias: override a checkpoint's decision thresholds."""
+    parser.add_argument(
+        "--entity-none-bias",
+        type=float,
+        default=None,
+        help="added to the None logit of entity typing (default: the checkpoint's, usually 0)",
+    )
+    parser.add_argument(
+        "--tag-outside-bias",
+        type=float,
+        default=None,
+        help="added to the span tagger's O logit; negative = more spans (default: the checkpoint's)",
+    )
+
+
+def threshold_overrides(args: argparse.Namespace) -> dict[str, float | None]:
+    """The Predictor.from_checkpoint keywords of add_threshold_arguments."""
+    return {"entity_none_bias": args.entity_none_bias, "tag_outside_bias": args.tag_outside_bias}

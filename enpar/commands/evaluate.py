@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from enpar.commands._common import add_threshold_arguments, threshold_overrides
+from enpar.config import THRESHOLDS
+
 HELP = "Predict a dataset with a fine-tuned checkpoint and score it (predictions.jsonl, metrics.json)."
 
 
@@ -23,12 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="auto", help="DATA format (default: detected)")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
-    parser.add_argument(
-        "--entity-none-bias",
-        type=float,
-        default=None,
-        help="added to the None logit of entity typing (default: the checkpoint's, usually 0)",
-    )
+    add_threshold_arguments(parser)
     parser.add_argument(
         "--symmetric",
         choices=("directed", "unordered", "doubled"),
@@ -66,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint,
         device=args.device,
         batch_size=args.batch_size,
-        entity_none_bias=args.entity_none_bias,
+        **threshold_overrides(args),
     )
     bar = (
         None
@@ -95,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         {
             "checkpoint": str(Path(args.checkpoint).resolve()),
             "data": str(Path(args.data).resolve()),
-            "entity_none_bias": predictor.model.config.entity_none_bias,
+            **{name: getattr(predictor.model.config, name) for name in THRESHOLDS},
         }
     )
     _write_json(out / "metrics.json", rep)

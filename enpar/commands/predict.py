@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from enpar.commands._common import add_threshold_arguments, threshold_overrides
+
 HELP = "Extract entities and relations from raw text (spaCy sentence split) with a fine-tuned checkpoint."
 
 
@@ -19,12 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write JSON lines here instead of stdout")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
-    parser.add_argument(
-        "--entity-none-bias",
-        type=float,
-        default=None,
-        help="added to the None logit of entity typing (default: the checkpoint's, usually 0)",
-    )
+    add_threshold_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint,
         device=args.device,
         batch_size=args.batch_size,
-        entity_none_bias=args.entity_none_bias,
+        **threshold_overrides(args),
     )
     sentences = predictor.predict(text)
     if args.out:
