@@ -35,7 +35,7 @@ def main() -> int:
     import torch
 
     from enpar.config import ModelConfig
-    from enpar.data import build_labels, collate, length_sorted_batches, make_examples
+    from enpar.data import build_labels, collate, length_sorted_batches
     from enpar.encoding import load_tokenizer
     from enpar.model import JointModel
     from enpar.predict import Predictor
@@ -53,7 +53,7 @@ def main() -> int:
         model = JointModel.build(ModelConfig(encoder=args.encoder), build_labels(sentences))
         predictor = Predictor(model, load_tokenizer(args.encoder), device=device, batch_size=args.batch_size)
     bare = predictor.model.encoder.sentence.model
-    examples = make_examples(sentences, predictor.tokenizer)
+    examples = predictor.examples(sentences)
     batches = [
         collate([examples[i] for i in idx], predictor.specials, with_gold=False).to(device)
         for idx in length_sorted_batches([len(ex) for ex in examples], args.batch_size)

@@ -83,6 +83,10 @@ class ModelConfig(JsonConfig):
     # and their outer product, i.e. a learned score per (left type, right type, relation) triple: the
     # type-compatibility prior that typed-marker models (PURE) get from the entity types.
     relation_type_prior: bool = False
+    # Document context (not in the paper): 0 = each sentence is encoded alone, the paper. n > 0 = up to n
+    # words of the same document on each side are encoded with it (cross-sentence context, as in PURE);
+    # only the sentence's words are read (enpar.data policies). Costs encoder time in proportion.
+    context_words: int = 0
     max_pieces: int | None = None  # pieces per encoder call incl. [CLS]/[SEP]; None = the encoder's limit
     # Performance only (no effect on results): spans are sorted by width and convolved in groups of at
     # most this many (span x padded width) columns, so one long context does not pad all the others.

@@ -7,6 +7,10 @@ Policies (stated here, applied everywhere):
 - Nested / overlapping gold entities: the BIEOU training tags keep the longest non-overlapping spans
   (enpar.tagging.non_overlapping); the entity and relation candidates keep every gold span and relation,
   and evaluation always scores against the full gold.
+- Document context (ModelConfig.context_words, off by default): up to that many words of the same
+  document on each side of a sentence are encoded with it (PURE-style), trimmed to fit one encoder call
+  (the nearest pieces kept); only the sentence's own words get vectors, spans and labels. A sentence without
+  a doc_id, or one that needs sliding windows, is encoded alone.
 - Relation labels: 'TYPE@>' when the head is the left span (spans ordered by (start, end)), 'TYPE@<'
   otherwise. A relation whose head and tail are the same span cannot be encoded and is left out of training
   (still in the gold for evaluation). Two gold relations on the same span pair: the first in sorted order
@@ -86,23 +90,74 @@ class Example:
     sentence: Sentence
     pieces: WordPieces
     gold: Gold | None = None
+    left: tuple[int, ...] = ()  # pieces of the document text before the sentence (context only)
+    right: tuple[int, ...] = ()  # ... and after it
 
     def __len__(self) -> int:
-        return len(self.pieces)
+        return len(self.pieces) + len(self.left) + len(self.right)
+
+
+def document_contexts(
+    sentences: Sequence[Sentence], words: int
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Per sentence, up to `words` words before and after it in its document: the sentences sharing its
+    doc_id, in list order (the readers keep document order). No doc_id: no context."""
+    out: list[tuple[tuple[str, ...], tuple[str, ...]]] = [((), ())] * len(sentences)
+    if words <= 0:
+        return out
+    docs: dict[str, list[int]] = {}
+    for i, sent in enumerate(sentences):
+        if sent.doc_id:
+            docs.setdefault(sent.doc_id, []).append(i)
+    for members in docs.values():
+        text = [w for i in members for w in sentences[i].tokens]
+        offset = 0
+        for i in members:
+            end = offset + len(sentences[i])
+            out[i] = (tuple(text[max(0, offset - words) : offset]), tuple(text[end : end + words]))
+            offset = end
+    return out
+
+
+def _context_pieces(tokenizer: Any, texts: Sequence[tuple[str, ...]]) -> list[tuple[int, ...]]:
+    """Word pieces of each context (empty contexts stay empty, without a tokenizer call)."""
+    filled = [i for i, t in enumerate(texts) if t]
+    pieces = words_to_pieces(tokenizer, [texts[i] for i in filled])
+    out: list[tuple[int, ...]] = [()] * len(texts)
+    for i, wp in zip(filled, pieces, strict=True):
+        out[i] = wp.ids
+    return out
 
 
 def make_examples(
-    sentences: Sequence[Sentence], tokenizer: Any, labels: Labels | None = None
+    sentences: Sequence[Sentence],
+    tokenizer: Any,
+    labels: Labels | None = None,
+    context_words: int = 0,
 ) -> list[Example]:
-    """Tokenise once (batched); with labels, also build the gold targets."""
+    """Tokenise once (batched); with labels, also build the gold targets; with context_words > 0, also
+    the document context on each side (see the module's policies)."""
     out: list[Example] = []
+    contexts = document_contexts(sentences, context_words)
     step = 1024
     for i in range(0, len(sentences), step):
         part = sentences[i : i + step]
         pieces = words_to_pieces(tokenizer, [s.tokens for s in part])
-        for sent, wp in zip(part, pieces, strict=True):
-            out.append(Example(sent, wp, gold_for(sent, labels) if labels is not None else None))
+        lefts = _context_pieces(tokenizer, [c[0] for c in contexts[i : i + step]])
+        rights = _context_pieces(tokenizer, [c[1] for c in contexts[i : i + step]])
+        for sent, wp, left, right in zip(part, pieces, lefts, rights, strict=True):
+            gold = gold_for(sent, labels) if labels is not None else None
+            out.append(Example(sent, wp, gold, left, right))
     return out
+
+
+def fit_context(left: Sequence[int], right: Sequence[int], room: int) -> tuple[list[int], list[int]]:
+    """The context pieces nearest the sentence that fit in `room`: half each side, and what one side
+    does not use goes to the other."""
+    room = max(0, room)
+    n_left = min(len(left), max(room // 2, room - len(right)))
+    n_right = min(len(right), room - n_left)
+    return list(left[len(left) - n_left :]), list(right[:n_right])
 
 
 def target_coverage(examples: Sequence[Example]) -> str:
@@ -172,7 +227,14 @@ def collate(examples: Sequence[Example], specials: Specials, with_gold: bool = T
     chunks: list[list[int]] = []
     locations: list[list[tuple[int, int]]] = []  # per sentence, per word: (chunk, position in chunk)
     for ex in examples:
-        spans = windows(len(ex.pieces.ids), window)
+        n_pieces = len(ex.pieces.ids)
+        if (ex.left or ex.right) and n_pieces <= window:
+            left, right = fit_context(ex.left, ex.right, window - n_pieces)
+            chunk = len(chunks)
+            chunks.append([specials.cls, *left, *ex.pieces.ids, *right, specials.sep])
+            locations.append([(chunk, start + len(left) + 1) for start in ex.pieces.starts])  # +1: [CLS]
+            continue
+        spans = windows(n_pieces, window)
         first_chunk = len(chunks)
         for a, b in spans:
             chunks.append([specials.cls, *ex.pieces.ids[a:b], specials.sep])

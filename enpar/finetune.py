@@ -229,8 +229,9 @@ def finetune(
     model.to(device)
     limit = max_pieces(tokenizer, model.encoder.sentence.model.config, model_config.max_pieces)
     specials = Specials.of(tokenizer, limit)
-    train_ex = make_examples(list(train), tokenizer, labels)
-    dev_ex = make_examples(list(dev), tokenizer, labels)
+    context = model_config.context_words
+    train_ex = make_examples(list(train), tokenizer, labels, context_words=context)
+    dev_ex = make_examples(list(dev), tokenizer, labels, context_words=context)
 
     optimizer = build_optimizer(model, config)
     total, warmup = schedule_steps(

@@ -95,11 +95,17 @@ class Predictor:
     def labels(self) -> Labels:
         return self.model.labels
 
+    def examples(self, sentences: Sequence[Sentence], labels: Labels | None = None) -> list[Example]:
+        """Sentences tokenised as this model was trained to read them (document context included)."""
+        return make_examples(
+            list(sentences), self.tokenizer, labels, context_words=self.model.config.context_words
+        )
+
     def predict_sentences(
         self, sentences: Sequence[Sentence], *, progress: Progress | None = None
     ) -> list[Sentence]:
         """The same sentences (ids, tokens, doc ids, meta) carrying predicted entities and relations."""
-        examples = make_examples(list(sentences), self.tokenizer)
+        examples = self.examples(sentences)
         preds = run_inference(
             self.model,
             examples,

@@ -12,6 +12,7 @@ tagger's O logit; negative = more spans).
 `enpar predict` / the app use it; the weights are not rewritten. The other threshold stays at each
 checkpoint's own value (tune one, --write it, then the other). Prints a table, writes JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,6 @@ from tqdm import tqdm
 
 from enpar.checkpoint import CONFIG
 from enpar.config import THRESHOLDS
-from enpar.data import make_examples
 from enpar.finetune import threshold_sweep
 from enpar.predict import Predictor
 from enpar.readers import read_dataset
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=len(args.checkpoints) * len(grid), desc="dev sweep", file=sys.stderr)
     for path in args.checkpoints:
         predictor = Predictor.from_checkpoint(path, device="cpu")
-        examples = make_examples(dev, predictor.tokenizer, predictor.labels)
+        examples = predictor.examples(dev, predictor.labels)
         per_checkpoint[str(path)] = threshold_sweep(
             predictor.model,
             examples,

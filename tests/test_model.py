@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from enpar.config import Labels, ModelConfig
-from enpar.data import Specials, build_labels, collate, make_examples
+from enpar.data import Specials, build_labels, collate, document_contexts, fit_context, make_examples
 from enpar.encoding import load_tokenizer, windows
 from enpar.model import (
     ContextEncoder,
@@ -19,6 +20,7 @@ from enpar.model import (
     PairEncoder,
     SpanCNN,
 )
+from enpar.predict import Predictor
 from enpar.schema import Entity, Relation, Sentence
 from enpar.tagging import O_ID
 
@@ -399,3 +401,70 @@ def test_tag_outside_bias_adds_spans_at_prediction_only(tiny, tiny_encoder_dir: 
     assert losses[100.0] == losses[0.0] == losses[-100.0]  # training does not see the threshold
     with pytest.raises(ValueError, match="unknown thresholds"):
         model.set_thresholds(relation_none_bias=1.0)
+
+
+def test_document_contexts_take_neighbouring_words_of_the_same_document() -> None:
+    def sent(sid: str, words: str, doc: str | None) -> Sentence:
+        return Sentence(sid, tuple(words.split()), doc_id=doc)
+
+    sents = [
+        sent("a0", "a b c", "A"),
+        sent("b0", "x y", "B"),
+        sent("a1", "d e", "A"),  # documents may interleave: list order within a document counts
+        sent("n", "lonely words", None),
+        sent("a2", "f g h i", "A"),
+    ]
+    got = document_contexts(sents, 3)
+    assert got[0] == ((), ("d", "e", "f"))
+    assert got[1] == ((), ())  # B has one sentence
+    assert got[2] == (("a", "b", "c"), ("f", "g", "h"))
+    assert got[3] == ((), ())  # no doc_id, no context
+    assert got[4] == (("c", "d", "e"), ())
+    assert document_contexts(sents, 0) == [((), ())] * 5
+
+
+def test_fit_context_keeps_the_nearest_pieces_and_shares_unused_room() -> None:
+    left, right = [1, 2, 3, 4, 5], [6, 7, 8]
+    assert fit_context(left, right, 100) == (left, right)
+    assert fit_context(left, right, 4) == ([4, 5], [6, 7])
+    assert fit_context(left, [9], 4) == ([3, 4, 5], [9])  # the right side's unused room goes left
+    assert fit_context([1], right, 4) == ([1], [6, 7, 8])
+    assert fit_context(left, right, 0) == ([], [])
+
+
+def test_document_context_is_encoded_but_only_the_sentence_is_read(tiny) -> None:
+    model, tok, labels = tiny
+    doc = [replace(s, doc_id="d") for s in (SENTS[1], SENTS[0], SENTS[1])]
+    plain = make_examples(doc, tok, labels)
+    ctx = make_examples(doc, tok, labels, context_words=50)
+    assert plain[1].left == plain[1].right == ()
+    assert ctx[1].left == plain[0].pieces.ids and ctx[1].right == plain[2].pieces.ids
+    assert ctx[1].gold == plain[1].gold and len(ctx[1]) > len(plain[1])
+    specials = Specials.of(tok, 128)
+    batch = collate(ctx[1:2], specials)
+    first_pieces = [ctx[1].pieces.ids[s] for s in ctx[1].pieces.starts]
+    assert batch.input_ids.flatten()[batch.word_index[0]].tolist() == first_pieces
+    assert batch.input_ids[0, 1 : 1 + len(ctx[1].left)].tolist() == list(ctx[1].left)
+    # too little room: the context is trimmed to fit, the sentence never is
+    room = len(ctx[1].pieces) + 2 + 3
+    tight = collate(ctx[1:2], Specials.of(tok, room))
+    assert tight.input_ids.shape == (1, room)
+    assert tight.input_ids.flatten()[tight.word_index[0]].tolist() == first_pieces
+    # a sentence that needs sliding windows is encoded alone
+    windowed = collate(ctx[1:2], Specials.of(tok, len(ctx[1].pieces)))
+    assert windowed.input_ids.shape[0] > 1 and tight.word_mask.sum() == windowed.word_mask.sum()
+    model.eval()
+    with torch.no_grad():
+        alone = model.encoder.encode_batch(collate(plain[1:2], specials))
+        with_context = model.encoder.encode_batch(batch)
+    assert alone.shape == with_context.shape and not torch.allclose(alone, with_context)
+
+
+def test_predictor_reads_sentences_with_the_models_context(tiny_encoder_dir: Path) -> None:
+    labels = build_labels(SENTS)
+    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), context_words=4), labels)
+    predictor = Predictor(model, load_tokenizer(str(tiny_encoder_dir)), device="cpu")
+    doc = [replace(s, doc_id="d") for s in SENTS]
+    examples = predictor.examples(doc)
+    assert examples[0].right and examples[1].left and not examples[0].left
+    assert [len(s.tokens) for s in predictor.predict_sentences(doc)] == [8, 2]
