@@ -151,6 +151,12 @@ def make_examples(
     return out
 
 
+def context_coverage(examples: Sequence[Example]) -> str:
+    """How many examples carry document context: sentences without a doc_id or neighbours get none."""
+    with_context = sum(1 for ex in examples if ex.left or ex.right)
+    return f"document context: {with_context} of {len(examples)} sentences have neighbouring text"
+
+
 def fit_context(left: Sequence[int], right: Sequence[int], room: int) -> tuple[list[int], list[int]]:
     """The context pieces nearest the sentence that fit in `room`: half each side, and what one side
     does not use goes to the other."""

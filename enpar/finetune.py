@@ -32,6 +32,7 @@ from enpar.data import (
     bucketed_batches,
     build_labels,
     collate,
+    context_coverage,
     make_examples,
     target_coverage,
 )
@@ -275,6 +276,8 @@ def finetune(
             f"{total} scheduled steps, warmup {warmup}"
         )
         log(target_coverage(train_ex))
+        if context:
+            log(f"train {context_coverage(train_ex)}; dev {context_coverage(dev_ex)}")
 
     ddp_model: torch.nn.Module = model
     if distributed:

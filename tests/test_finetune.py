@@ -357,3 +357,24 @@ def test_torchrun_two_cpu_processes(tiny_encoder_dir: Path, tmp_path: Path) -> N
     assert [x["step"] for x in lines] == [3, 6]  # global batches of 4 split over 2 ranks: 3 steps per epoch
     assert json.loads((tmp_path / "run" / "config.json").read_text())["world_size"] == 2
     assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
+
+
+def test_document_context_run_logs_coverage_and_its_checkpoint_reads_context(
+    tiny_encoder_dir: Path, tmp_path: Path
+) -> None:
+    from enpar.predict import Predictor
+
+    out = tmp_path / "ctx"
+    finetune(
+        _sentences(4, "tr") + [Sentence("alone", ("no", "document"))],
+        _sentences(2, "dv"),
+        out,
+        model_config=ModelConfig(encoder=str(tiny_encoder_dir), context_words=4),
+        config=FinetuneConfig(epochs=1, batch_size=4, eval_from_epoch=1),
+        show_progress=False,
+    )
+    log = (out / "log.txt").read_text()
+    assert "train document context: 4 of 5 sentences" in log and "dev document context: 2 of 2" in log
+    predictor = Predictor.from_checkpoint(out / "best", device="cpu")
+    assert predictor.model.config.context_words == 4
+    assert all(ex.left or ex.right for ex in predictor.examples(_sentences(2, "x")))

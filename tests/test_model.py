@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from enpar.config import Labels, ModelConfig
-from enpar.data import Specials, build_labels, collate, document_contexts, fit_context, make_examples
+from enpar.data import (
+    Specials,
+    build_labels,
+    collate,
+    context_coverage,
+    document_contexts,
+    fit_context,
+    make_examples,
+)
 from enpar.encoding import load_tokenizer, windows
 from enpar.model import (
     ContextEncoder,
@@ -440,6 +448,8 @@ def test_document_context_is_encoded_but_only_the_sentence_is_read(tiny) -> None
     assert plain[1].left == plain[1].right == ()
     assert ctx[1].left == plain[0].pieces.ids and ctx[1].right == plain[2].pieces.ids
     assert ctx[1].gold == plain[1].gold and len(ctx[1]) > len(plain[1])
+    assert context_coverage(ctx) == "document context: 3 of 3 sentences have neighbouring text"
+    assert context_coverage(plain).startswith("document context: 0 of 3")
     specials = Specials.of(tok, 128)
     batch = collate(ctx[1:2], specials)
     first_pieces = [ctx[1].pieces.ids[s] for s in ctx[1].pieces.starts]
