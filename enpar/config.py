@@ -87,6 +87,9 @@ class ModelConfig(JsonConfig):
     # words of the same document on each side are encoded with it (cross-sentence context, as in PURE);
     # only the sentence's words are read (enpar.data policies). Costs encoder time in proportion.
     context_words: int = 0
+    # Word vectors (not in the paper): "first" = each word's first sub-word state, the paper; "mean" = the
+    # mean over all its pieces, so a word cut into many pieces (common for SciERC's terms) is read whole.
+    word_pooling: str = "first"
     max_pieces: int | None = None  # pieces per encoder call incl. [CLS]/[SEP]; None = the encoder's limit
     # Performance only (no effect on results): spans are sorted by width and convolved in groups of at
     # most this many (span x padded width) columns, so one long context does not pad all the others.

@@ -193,13 +193,18 @@ class Batch:
     word_index: Tensor  # (B, N): flattened C*T position of each word's first piece
     word_mask: Tensor  # (B, N) bool
     lengths: list[int]  # words per sentence
+    # Every piece of every word (for ModelConfig.word_pooling="mean"): flattened C*T positions (P,) and the
+    # flattened B*N word each belongs to (P,). A window-cut word keeps the pieces inside its window.
+    piece_index: Tensor | None = None
+    piece_word: Tensor | None = None
     tag_ids: Tensor | None = None  # (B, N), PAD beyond each sentence
     gold: list[Gold] | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         move = {
             k: getattr(self, k).to(device, non_blocking=True)
-            for k in ("input_ids", "attention_mask", "word_index", "word_mask")
+            for k in ("input_ids", "attention_mask", "word_index", "word_mask", "piece_index", "piece_word")
+            if getattr(self, k) is not None
         }
         if self.tag_ids is not None:
             move["tag_ids"] = self.tag_ids.to(device, non_blocking=True)
@@ -231,23 +236,28 @@ def collate(examples: Sequence[Example], specials: Specials, with_gold: bool = T
     """Pad a list of examples into one Batch (sliding windows for sentences over the piece limit)."""
     window = specials.max_pieces - 2
     chunks: list[list[int]] = []
-    locations: list[list[tuple[int, int]]] = []  # per sentence, per word: (chunk, position in chunk)
+    # per sentence, per word: (chunk, position of its first piece in the chunk, its pieces in the chunk)
+    locations: list[list[tuple[int, int, int]]] = []
     for ex in examples:
         n_pieces = len(ex.pieces.ids)
+        ends = (*ex.pieces.starts[1:], n_pieces)
         if (ex.left or ex.right) and n_pieces <= window:
             left, right = fit_context(ex.left, ex.right, window - n_pieces)
             chunk = len(chunks)
             chunks.append([specials.cls, *left, *ex.pieces.ids, *right, specials.sep])
-            locations.append([(chunk, start + len(left) + 1) for start in ex.pieces.starts])  # +1: [CLS]
+            locations.append(  # +1: [CLS]
+                [(chunk, st + len(left) + 1, ed - st) for st, ed in zip(ex.pieces.starts, ends, strict=True)]
+            )
             continue
         spans = windows(n_pieces, window)
         first_chunk = len(chunks)
         for a, b in spans:
             chunks.append([specials.cls, *ex.pieces.ids[a:b], specials.sep])
         locs = []
-        for start in ex.pieces.starts:
-            k = best_window(start, spans) if len(spans) > 1 else 0
-            locs.append((first_chunk + k, start - spans[k][0] + 1))  # +1: [CLS]
+        for st, ed in zip(ex.pieces.starts, ends, strict=True):
+            k = best_window(st, spans) if len(spans) > 1 else 0
+            a, b = spans[k]
+            locs.append((first_chunk + k, st - a + 1, min(ed, b) - st))  # +1: [CLS]
         locations.append(locs)
     n_chunks, width = len(chunks), max(len(c) for c in chunks)
     input_ids = torch.full((n_chunks, width), specials.pad, dtype=torch.long)
@@ -259,10 +269,23 @@ def collate(examples: Sequence[Example], specials: Specials, with_gold: bool = T
     n_words = max(lengths)
     word_index = torch.zeros((len(examples), n_words), dtype=torch.long)
     word_mask = torch.zeros((len(examples), n_words), dtype=torch.bool)
+    piece_index: list[int] = []
+    piece_word: list[int] = []
     for b, locs in enumerate(locations):
-        word_index[b, : len(locs)] = torch.tensor([c * width + p for c, p in locs], dtype=torch.long)
+        word_index[b, : len(locs)] = torch.tensor([c * width + p for c, p, _ in locs], dtype=torch.long)
         word_mask[b, : len(locs)] = True
-    batch = Batch(input_ids, attention, word_index, word_mask, lengths)
+        for w, (c, p, n) in enumerate(locs):
+            piece_index.extend(range(c * width + p, c * width + p + n))
+            piece_word.extend([b * n_words + w] * n)
+    batch = Batch(
+        input_ids,
+        attention,
+        word_index,
+        word_mask,
+        lengths,
+        torch.tensor(piece_index, dtype=torch.long),
+        torch.tensor(piece_word, dtype=torch.long),
+    )
     if with_gold and all(ex.gold is not None for ex in examples):
         tags = torch.full((len(examples), n_words), PAD_ID, dtype=torch.long)
         for b, ex in enumerate(examples):

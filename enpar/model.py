@@ -3,7 +3,7 @@
 Shapes: B sentences, N words (padded), C encoder chunks of T word pieces, H encoder hidden size,
 S spans, P span pairs. A span is a row [sentence, start, end) of a LongTensor (S, 3), in words.
 
-    SentenceEncoder  any Hugging Face encoder; word vector = first sub-word's state     (B, N, H)
+    SentenceEncoder  any Hugging Face encoder; word vector = first sub-word's state (or mean) (B, N, H)
     SpanCNN          reversed span -> Conv1d per kernel (padding k) -> gelu -> max       (S, 100 * kernels)
     EntityEncoder    SpanCNN(2, 3, 4) -> FF(300 -> 192)                                  (S, 192)
     ContextEncoder   SpanCNN(3, 4, 5) -> FF(300 -> 128); an empty span is a learned vector
@@ -77,7 +77,7 @@ def _quiet_transformers() -> Iterator[None]:
 
 
 class SentenceEncoder(nn.Module):
-    """A Hugging Face encoder read at each word's first sub-word (no pooling), plus dropout.
+    """A Hugging Face encoder read at each word's first sub-word (or the mean of its pieces), plus dropout.
 
     Long sentences arrive as several chunks (sliding windows, see enpar.data.collate); `word_index` says
     which flattened chunk position holds each word's first piece, so windows are invisible here."""
@@ -119,11 +119,26 @@ class SentenceEncoder(nn.Module):
         return cls(model, dropout)
 
     def forward(
-        self, input_ids: Tensor, attention_mask: Tensor, word_index: Tensor, word_mask: Tensor
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        word_index: Tensor,
+        word_mask: Tensor,
+        pieces: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
+        """pieces = (piece_index, piece_word) of enpar.data.Batch: each word is the mean of its pieces'
+        states (ModelConfig.word_pooling="mean"); None = its first piece's state (the paper)."""
         # input_ids, attention_mask: (C, T); word_index: (B, N) into the flattened C*T positions
         states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (C, T, H)
-        words = states.reshape(-1, states.shape[-1])[word_index]  # (B, N, H)
+        flat = states.reshape(-1, states.shape[-1])
+        if pieces is None:
+            words = flat[word_index]  # (B, N, H)
+        else:
+            index, owner = pieces
+            n_slots = word_index.numel()
+            sums = flat.new_zeros(n_slots, flat.shape[-1]).index_add_(0, owner, flat[index])
+            counts = torch.bincount(owner, minlength=n_slots).clamp(min=1).to(flat.dtype)
+            words = (sums / counts.unsqueeze(-1)).view(*word_index.shape, -1)
         words = words * word_mask.unsqueeze(-1).to(words.dtype)  # padding words are exact zeros
         return self.dropout(words)
 
@@ -306,6 +321,8 @@ class EnparEncoder(nn.Module):
 
     def __init__(self, sentence: SentenceEncoder, cfg: ModelConfig) -> None:
         super().__init__()
+        if cfg.word_pooling not in ("first", "mean"):
+            raise ValueError(f"word_pooling must be 'first' or 'mean', not {cfg.word_pooling!r}")
         self.config = cfg
         self.sentence = sentence
         self.entity = EntityEncoder(sentence.hidden_size, cfg)
@@ -333,8 +350,13 @@ class EnparEncoder(nn.Module):
         return self.sentence(input_ids, attention_mask, word_index, word_mask)
 
     def encode_batch(self, batch: Batch) -> Tensor:
-        """Word vectors (B, N, H) of an enpar.data.Batch."""
-        return self.sentence(batch.input_ids, batch.attention_mask, batch.word_index, batch.word_mask)
+        """Word vectors (B, N, H) of an enpar.data.Batch, pooled as ModelConfig.word_pooling says."""
+        pieces = None
+        if self.config.word_pooling == "mean":
+            if batch.piece_index is None or batch.piece_word is None:
+                raise ValueError("word_pooling='mean' needs the piece lists of enpar.data.collate")
+            pieces = (batch.piece_index, batch.piece_word)
+        return self.sentence(batch.input_ids, batch.attention_mask, batch.word_index, batch.word_mask, pieces)
 
     def entities(self, words: Tensor, spans: Tensor) -> Tensor:
         """(B, N, H), spans (S, 3) -> entity vectors (S, 192)."""

@@ -478,3 +478,55 @@ def test_predictor_reads_sentences_with_the_models_context(tiny_encoder_dir: Pat
     examples = predictor.examples(doc)
     assert examples[0].right and examples[1].left and not examples[0].left
     assert [len(s.tokens) for s in predictor.predict_sentences(doc)] == [8, 2]
+
+
+def _word_pieces(ex) -> list[list[int]]:
+    ends = (*ex.pieces.starts[1:], len(ex.pieces.ids))
+    return [list(ex.pieces.ids[a:b]) for a, b in zip(ex.pieces.starts, ends, strict=True)]
+
+
+def test_collate_lists_every_piece_of_every_word(tiny) -> None:
+    _, tok, labels = tiny
+    sent = Sentence("p", ("we", "use", "backpropagation", "and", "hyperparameterisation", "."))
+    (ex,) = make_examples([sent], tok, labels)
+    pieces = _word_pieces(ex)
+    assert max(len(p) for p in pieces) > 2  # the test needs words of several pieces
+    batch = collate([ex, *make_examples(SENTS[1:], tok, labels)], Specials.of(tok, 128))
+    flat = batch.input_ids.flatten()
+    n = batch.word_index.shape[1]
+    for w, want in enumerate(pieces):
+        assert flat[batch.piece_index[batch.piece_word == w]].tolist() == want
+    hello = _word_pieces(make_examples(SENTS[1:], tok)[0])[0]
+    assert flat[batch.piece_index[batch.piece_word == n]].tolist() == hello  # sentence 2, word 0
+    assert batch.piece_index.numel() == len(ex.pieces) + 2  # "hello world": one piece each
+    # sliding windows: each word keeps its pieces inside the window that holds its first piece
+    windowed = collate([ex], Specials.of(tok, 5))
+    assert windowed.input_ids.shape[0] > 1
+    flat = windowed.input_ids.flatten()
+    got = [flat[windowed.piece_index[windowed.piece_word == w]].tolist() for w in range(6)]
+    assert all(g and g == p[: len(g)] for g, p in zip(got, pieces, strict=True))
+
+
+def test_mean_word_pooling_averages_a_words_pieces(tiny_encoder_dir: Path) -> None:
+    tok = load_tokenizer(str(tiny_encoder_dir))
+    labels = build_labels(SENTS)
+    sent = Sentence("p", ("we", "use", "backpropagation", "."))
+    (ex,) = make_examples([sent], tok, labels)
+    torch.manual_seed(0)
+    first = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir)), labels).eval()
+    mean = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), word_pooling="mean"), labels).eval()
+    mean.load_state_dict(first.state_dict())  # same weights: only the pooling differs
+    batch = collate([ex, *make_examples(SENTS[1:], tok, labels)], Specials.of(tok, 128))
+    with torch.no_grad():
+        states = first.encoder.sentence.model(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask
+        ).last_hidden_state[0]
+        a, b = first.encoder.encode_batch(batch), mean.encoder.encode_batch(batch)
+    start, end = ex.pieces.starts[2] + 1, ex.pieces.starts[3] + 1  # +1: [CLS]
+    assert end - start > 1
+    torch.testing.assert_close(b[0, 2], states[start:end].mean(0))
+    torch.testing.assert_close(a[0, 2], states[start])
+    torch.testing.assert_close(a[0, [0, 1, 3]], b[0, [0, 1, 3]])  # one-piece words are unchanged
+    assert (b[1, 2:] == 0).all()  # padding words stay exact zeros
+    with pytest.raises(ValueError, match="word_pooling"):
+        JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), word_pooling="max"), labels)
