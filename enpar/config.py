@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
-# ModelConfig fields that only move predictions (decision thresholds, tuned on dev after training)
-THRESHOLDS = ("entity_none_bias", "tag_outside_bias")
+# ModelConfig fields that can be changed on a trained model to move its predictions (decision thresholds
+# and the tag decoder, tuned on dev after training)
+THRESHOLDS = ("entity_none_bias", "tag_outside_bias", "tag_decoder")
+TAG_DECODERS = ("lenient", "viterbi")
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -74,6 +76,10 @@ class ModelConfig(JsonConfig):
     # Prediction only: added to the span tagger's O logit before decoding; negative = more spans for the
     # entity head to type (the tagger bounds entity recall). Tuned on dev after training like the above.
     tag_outside_bias: float = 0.0
+    # How tag predictions become spans (training candidates and prediction): "lenient" = each word's
+    # argmax tag, chunked by the spec's lenient rules (the paper); "viterbi" = the best-scoring *valid* BIEOU
+    # sequence (enpar.tagging.viterbi). Can be switched on a trained checkpoint and chosen on dev.
+    tag_decoder: str = "lenient"
     # Entity typing features (not in the paper): False = the entity vector (span CNN) alone, the paper.
     # True = the entity head also sees the span's first and last word vectors and a learned width
     # embedding (the boundary representation of span models such as PURE); the pair encoder is unchanged.

@@ -112,23 +112,24 @@ def threshold_sweep(
     examples: Sequence[Example],
     specials: Specials,
     field: str,
-    values: Sequence[float],
+    values: Sequence[float] | Sequence[str],
     *,
     device: torch.device,
     batch_size: int = 32,
-    progress: Callable[[float], None] | None = None,
-) -> dict[float, dict[str, float]]:
+    progress: Callable[[float | str], None] | None = None,
+) -> dict[float | str, dict[str, float]]:
     """Dev scores of one model at each value of a decision threshold (`field`, one of model.THRESHOLDS):
     per value the selection score and the three micro F1s. The model's own setting is restored afterwards."""
     own = getattr(model.config, field)
-    results: dict[float, dict[str, float]] = {}
+    results: dict[float | str, dict[str, float]] = {}
     try:
         for value in values:
             model.set_thresholds(**{field: value})
             _, scores = evaluate(model, examples, specials, device=device, batch_size=batch_size)
-            results[float(value)] = {"score": round(selection_score(scores), 6), **_compact(scores)}
+            key = value if isinstance(value, str) else float(value)
+            results[key] = {"score": round(selection_score(scores), 6), **_compact(scores)}
             if progress is not None:
-                progress(float(value))
+                progress(key)
     finally:
         model.set_thresholds(**{field: own})
     return results

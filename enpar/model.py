@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from enpar.config import THRESHOLDS, Labels, ModelConfig
+from enpar.config import TAG_DECODERS, THRESHOLDS, Labels, ModelConfig
 from enpar.encoding import resolve_encoder
 from enpar.schema import Entity, Relation
-from enpar.tagging import O_ID, PAD_ID, TAGS, spans_from_ids
+from enpar.tagging import O_ID, PAD_ID, TAGS, spans_from_ids, viterbi
 
 if TYPE_CHECKING:
     from enpar.data import Batch
@@ -422,6 +422,11 @@ class JointOutput:
     relation_loss: Tensor | None = None
 
 
+def _check_tag_decoder(name: str) -> None:
+    if name not in TAG_DECODERS:
+        raise ValueError(f"tag_decoder must be one of {list(TAG_DECODERS)}, not {name!r}")
+
+
 class JointModel(nn.Module):
     """Span tagger -> typed entity candidates -> relation typing of every unordered candidate pair.
 
@@ -434,6 +439,7 @@ class JointModel(nn.Module):
 
     def __init__(self, encoder: EnparEncoder, labels: Labels) -> None:
         super().__init__()
+        _check_tag_decoder(encoder.config.tag_decoder)
         self.encoder = encoder
         self.labels = labels
         self.tagger = _init_linear(nn.Linear(encoder.hidden_size, len(TAGS)))
@@ -475,7 +481,11 @@ class JointModel(nn.Module):
         pred_tags[..., PAD_ID] = -math.inf
         if gold is None and self.config.tag_outside_bias:  # prediction's threshold; training decodes plainly
             pred_tags[..., O_ID] += self.config.tag_outside_bias
-        pred_ids = pred_tags.argmax(-1).tolist()  # (B, N) on the host: the chunker is Python
+        if self.config.tag_decoder == "viterbi":  # on the host: the chunker and the decoder are Python
+            rows = pred_tags.tolist()
+            pred_ids = [viterbi(rows[b][: batch.lengths[b]]) for b in range(n_sent)]
+        else:
+            pred_ids = pred_tags.argmax(-1).tolist()  # (B, N)
         lengths = batch.lengths
 
         # entity candidates: per sentence a list of spans (a dict keeps them unique and ordered)
@@ -553,13 +563,16 @@ class JointModel(nn.Module):
             out.loss = out.tag_loss + out.entity_loss + out.relation_loss  # unweighted sum (spec 4.1)
         return out
 
-    def set_thresholds(self, **values: float | None) -> None:
-        """Change prediction thresholds (THRESHOLDS: entity_none_bias, tag_outside_bias) in place; None
-        keeps the current value."""
+    def set_thresholds(self, **values: float | str | None) -> None:
+        """Change prediction settings (THRESHOLDS: entity_none_bias, tag_outside_bias, tag_decoder) in
+        place; None keeps the current value."""
         unknown = set(values) - set(THRESHOLDS)
         if unknown:
             raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {list(THRESHOLDS)}")
-        changes = {k: float(v) for k, v in values.items() if v is not None}
+        changes: dict[str, float | str] = {
+            k: (str(v) if k == "tag_decoder" else float(v)) for k, v in values.items() if v is not None
+        }
+        _check_tag_decoder(str(changes.get("tag_decoder", self.config.tag_decoder)))
         self.encoder.config = replace(self.config, **changes)
 
     def entity_labels(self, logits: Tensor, none_bias: float | None = None) -> list[int]:

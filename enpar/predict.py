@@ -81,12 +81,16 @@ class Predictor:
         batch_size: int = 32,
         entity_none_bias: float | None = None,
         tag_outside_bias: float | None = None,
+        tag_decoder: str | None = None,
     ) -> Predictor:
-        """entity_none_bias, tag_outside_bias: override the checkpoint's decision thresholds (ModelConfig)."""
+        """entity_none_bias, tag_outside_bias, tag_decoder: override the checkpoint's decision settings
+        (ModelConfig)."""
         from enpar.checkpoint import load_joint_model
 
         model, ckpt = load_joint_model(path)
-        model.set_thresholds(entity_none_bias=entity_none_bias, tag_outside_bias=tag_outside_bias)
+        model.set_thresholds(
+            entity_none_bias=entity_none_bias, tag_outside_bias=tag_outside_bias, tag_decoder=tag_decoder
+        )
         predictor = cls(model, ckpt.tokenizer(), device=device, batch_size=batch_size)
         predictor.checkpoint_config = ckpt.config
         return predictor

@@ -1,4 +1,4 @@
-"""BIEOU span tags and the lenient span chunker of the spec (section 4.3). Pure Python.
+"""BIEOU span tags, the lenient span chunker of the spec (section 4.3) and a constrained decoder. Pure Python.
 
 Tag vocabulary (spec 1.1): PAD (masked, index 0), B, I, E, O, U. Tags may carry a type ("B-ORG", the spaCy
 IOB case); untyped tags behave as if typed "ENT".
@@ -6,6 +6,7 @@ IOB case); untyped tags behave as if typed "ENT".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 TAGS: tuple[str, ...] = ("PAD", "B", "I", "E", "O", "U")
@@ -79,6 +80,33 @@ def chunk(tags: Sequence[str]) -> list[tuple[int, int, str]]:
     if open_start >= 0:
         out.append((open_start, open_end, open_type))
     return out
+
+
+# Valid untyped BIEOU: a sentence starts with B, O or U and ends with E, O or U; B and I are followed by I or
+# E; E, O and U by B, O or U.
+_FOLLOWERS = {"B": "IE", "I": "IE", "E": "BOU", "O": "BOU", "U": "BOU"}
+_REAL = tuple(TAG_INDEX[t] for t in "BIEOU")  # PAD is never decoded
+
+
+def viterbi(scores: Sequence[Sequence[float]]) -> list[int]:
+    """The valid BIEOU tag sequence with the highest total score; scores[i][t] = word i's logit (or
+    log-probability: the same argmax) for TAGS[t]. The argmax of each word alone can be invalid ("B O",
+    "O I E"), which the lenient chunker turns into guessed spans; this picks the best consistent one."""
+    if not scores:
+        return []
+    sources = {j: [i for i in _REAL if TAGS[j] in _FOLLOWERS[TAGS[i]]] for j in _REAL}
+    best = {j: (scores[0][j] if TAGS[j] in "BOU" else -math.inf) for j in _REAL}
+    back: list[dict[int, int]] = []
+    for row in scores[1:]:
+        came = {j: max(sources[j], key=best.__getitem__) for j in _REAL}
+        best = {j: best[came[j]] + row[j] for j in _REAL}
+        back.append(came)
+    tag = max((j for j in _REAL if TAGS[j] in "EOU"), key=best.__getitem__)
+    path = [tag]
+    for came in reversed(back):
+        tag = came[tag]
+        path.append(tag)
+    return path[::-1]
 
 
 def spans_from_ids(tag_ids: Sequence[int]) -> list[Span]:

@@ -1,12 +1,14 @@
 """Choose a decision threshold on dev: one value shared by the checkpoints of one setting (its seeds), the
 grid point with the best mean selection score (entity F1 + exact relation F1; ties go to the value nearer 0).
 Training is not touched; a threshold only moves predictions. --field picks which (enpar.config.THRESHOLDS):
-entity_none_bias (default; added to the entity head's None logit) or tag_outside_bias (added to the span
-tagger's O logit; negative = more spans).
+entity_none_bias (default; added to the entity head's None logit), tag_outside_bias (added to the span
+tagger's O logit; negative = more spans) or tag_decoder (lenient vs viterbi; ties go to the first listed,
+the checkpoint's usual lenient).
 
     .venv/bin/python scripts/tune_threshold.py runs/scierc-NAME-seed*/best \
         --dev ../shared/data/scierc/dev.json --out results/scierc-NAME/entity_bias.json [--write]
     .venv/bin/python scripts/tune_threshold.py ... --field tag_outside_bias --out .../tag_bias.json
+    .venv/bin/python scripts/tune_threshold.py ... --field tag_decoder --out .../tag_decoder.json
 
 --write stores the chosen value in each checkpoint's config.json (model.FIELD), so `enpar evaluate` /
 `enpar predict` / the app use it; the weights are not rewritten. The other threshold stays at each
@@ -25,16 +27,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from enpar.checkpoint import CONFIG
-from enpar.config import THRESHOLDS
+from enpar.config import TAG_DECODERS, THRESHOLDS
 from enpar.finetune import threshold_sweep
 from enpar.predict import Predictor
 from enpar.readers import read_dataset
 from enpar.runtime import setup_torch
 from enpar.training import write_json
 
-GRIDS = {
+GRIDS: dict[str, tuple[float, ...] | tuple[str, ...]] = {
     "entity_none_bias": (-1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0),
     "tag_outside_bias": (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0),
+    "tag_decoder": TAG_DECODERS,
 }
 
 
@@ -46,13 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", type=Path, required=True, help="dev data (any format enpar reads)")
     parser.add_argument("--out", type=Path, required=True, help="JSON result file")
     parser.add_argument("--field", choices=THRESHOLDS, default=THRESHOLDS[0], help="which threshold")
-    parser.add_argument("--grid", type=float, nargs="+", default=None, help=f"values (default {GRIDS})")
+    parser.add_argument("--grid", nargs="+", default=None, help=f"values (default {GRIDS})")
     parser.add_argument("--write", action="store_true", help="store the choice in each checkpoint")
     args = parser.parse_args(argv)
     setup_torch()
     dev = read_dataset(args.dev)
     values = GRIDS[args.field] if args.grid is None else args.grid
-    grid = sorted(set(values), key=lambda b: (abs(b), b))  # ties: the first seen, i.e. the smaller bias
+    if args.field == "tag_decoder":  # categorical: in the order given, ties to the first
+        grid: list = list(dict.fromkeys(str(v) for v in values))
+    else:  # ties: the first seen, i.e. the smaller bias
+        grid = sorted({float(v) for v in values}, key=lambda b: (abs(b), b))
     per_checkpoint: dict[str, dict[float, dict[str, float]]] = {}
     bar = tqdm(total=len(args.checkpoints) * len(grid), desc="dev sweep", file=sys.stderr)
     for path in args.checkpoints:
@@ -70,16 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     bar.close()
     mean = {b: statistics.mean(s[b]["score"] for s in per_checkpoint.values()) for b in grid}
     chosen = max(grid, key=lambda b: mean[b])  # max keeps the first of equal values
-    print(f"{'value':>6} {'mean score':>10}  " + "  ".join(Path(p).parent.name[-8:] for p in per_checkpoint))
-    for b in sorted(grid):
+    print(f"{'value':>7} {'mean score':>10}  " + "  ".join(Path(p).parent.name[-8:] for p in per_checkpoint))
+    ordered = grid if args.field == "tag_decoder" else sorted(grid)
+    for b in ordered:
         cells = "  ".join(f"{s[b]['score']:.4f}".rjust(8) for s in per_checkpoint.values())
-        print(f"{b:6.2f} {mean[b]:10.4f}  {cells}{'  <- chosen' if b == chosen else ''}")
+        shown = b if isinstance(b, str) else f"{b:.2f}"
+        print(f"{shown:>7} {mean[b]:10.4f}  {cells}{'  <- chosen' if b == chosen else ''}")
     result = {
         "field": args.field,
         "dev": str(args.dev),
-        "grid": sorted(grid),
+        "grid": ordered,
         "chosen": chosen,
-        "mean_score": {str(b): round(mean[b], 6) for b in sorted(grid)},
+        "mean_score": {str(b): round(mean[b], 6) for b in ordered},
         "checkpoints": {p: {str(b): v for b, v in sorted(s.items())} for p, s in per_checkpoint.items()},
         "written": bool(args.write),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -233,9 +233,19 @@ def test_tune_threshold_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path
         assert sweep["50.0"]["entity"] == 0.0  # None / O always wins: nothing predicted
         assert result["mean_score"][str(result["chosen"])] == max(result["mean_score"].values())
         assert getattr(Predictor.from_checkpoint(ckpt, device="cpu").model.config, field) == result["chosen"]
-    overridden = Predictor.from_checkpoint(ckpt, device="cpu", entity_none_bias=7.0, tag_outside_bias=-1.0)
+    out = tmp_path / "tag_decoder.json"
+    argv = [str(ckpt), "--dev", str(tmp_path / "dev.jsonl"), "--out", str(out), "--field", "tag_decoder"]
+    assert script.main([*argv, "--write"]) == 0
+    result = json.loads(out.read_text())
+    assert result["grid"] == ["lenient", "viterbi"] and result["chosen"] in result["grid"]
+    assert set(result["checkpoints"][str(ckpt)]) == {"lenient", "viterbi"}
+    assert Predictor.from_checkpoint(ckpt, device="cpu").model.config.tag_decoder == result["chosen"]
+    overridden = Predictor.from_checkpoint(
+        ckpt, device="cpu", entity_none_bias=7.0, tag_outside_bias=-1.0, tag_decoder="viterbi"
+    )
     assert overridden.model.config.entity_none_bias == 7.0
     assert overridden.model.config.tag_outside_bias == -1.0
+    assert overridden.model.config.tag_decoder == "viterbi"
 
 
 def _metrics(run: Path) -> list[dict]:

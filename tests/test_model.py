@@ -530,3 +530,28 @@ def test_mean_word_pooling_averages_a_words_pieces(tiny_encoder_dir: Path) -> No
     assert (b[1, 2:] == 0).all()  # padding words stay exact zeros
     with pytest.raises(ValueError, match="word_pooling"):
         JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), word_pooling="max"), labels)
+
+
+def test_tag_decoder_viterbi_decodes_valid_spans_and_is_checked(tiny, tiny_encoder_dir: Path) -> None:
+    _, tok, labels = tiny
+    torch.manual_seed(0)
+    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir)), labels).eval()
+    batch = collate(make_examples(SENTS, tok, labels), Specials.of(tok, 128), with_gold=False)
+
+    def spans(decoder: str, bias: list[float]) -> list[list[int]]:  # bias over PAD B I E O U
+        with torch.no_grad():
+            model.tagger.weight.zero_()
+            model.tagger.bias.copy_(torch.tensor(bias))
+            model.set_thresholds(tag_decoder=decoder)
+            return sorted(model(batch).spans.tolist())
+
+    # every word's argmax is I: the lenient chunker reads each sentence as one span, viterbi finds that
+    # O everywhere (8 x 2.5) beats any valid span (B, E cost 3 each against O)
+    assert spans("lenient", [0, 0, 3, 0, 2.5, 0]) == [[0, 0, 8], [1, 0, 2]]
+    assert spans("viterbi", [0, 0, 3, 0, 2.5, 0]) == []
+    # with B and E at 2, "B I I I I I I E" (22) beats 8 O (20) but "B E" (4) not 2 O (5)
+    assert spans("viterbi", [0, 2, 3, 2, 2.5, 0]) == [[0, 0, 8]]
+    with pytest.raises(ValueError, match="tag_decoder"):
+        model.set_thresholds(tag_decoder="crf")
+    with pytest.raises(ValueError, match="tag_decoder"):
+        JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), tag_decoder="greedy"), labels)

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from enpar.config import TAG_DECODERS
+
 
 def parse_setting(item: str) -> tuple[str, Any]:
     """One `--set KEY=VALUE`: the value read as JSON (a bare string where that fails, a list as a tuple)."""
@@ -22,7 +24,7 @@ def parse_setting(item: str) -> tuple[str, Any]:
 
 
 def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
-    """--entity-none-bias / --tag-outside-bias: override a checkpoint's decision thresholds."""
+    """--entity-none-bias / --tag-outside-bias / --tag-decoder: override a checkpoint's decision settings."""
     parser.add_argument(
         "--entity-none-bias",
         type=float,
@@ -35,8 +37,19 @@ def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="added to the span tagger's O logit; negative = more spans (default: the checkpoint's)",
     )
+    parser.add_argument(
+        "--tag-decoder",
+        choices=TAG_DECODERS,
+        default=None,
+        help="tags -> spans: lenient (argmax tags, chunked) or viterbi (best valid BIEOU sequence); "
+        "default: the checkpoint's",
+    )
 
 
-def threshold_overrides(args: argparse.Namespace) -> dict[str, float | None]:
+def threshold_overrides(args: argparse.Namespace) -> dict[str, float | str | None]:
     """The Predictor.from_checkpoint keywords of add_threshold_arguments."""
-    return {"entity_none_bias": args.entity_none_bias, "tag_outside_bias": args.tag_outside_bias}
+    return {
+        "entity_none_bias": args.entity_none_bias,
+        "tag_outside_bias": args.tag_outside_bias,
+        "tag_decoder": args.tag_decoder,
+    }
