@@ -8,6 +8,7 @@
 #   INIT=... INIT_MODE=sentence NAME=enpar-nocnn scripts/finetune_scierc.sh               # "- CNN" ablation
 #   EXTRA="--set head_lr=5e-4" NAME=head5e-4 SEEDS=5216 scripts/finetune_scierc.sh      # dev tuning
 #   TUNE_ENTITY_BIAS=1 ...        # choose the entity decision threshold on dev before testing (all seeds)
+#   TUNE_TAG_DECODER=1 ...        # choose the tag decoder (lenient / viterbi) on dev before testing
 #
 # The budget (EPOCHS, batch size, lr) comes from scripts/finetune_setting.sh: 30 epochs of batch 8 at lr 1e-4,
 # chosen on dev. Everything else is the paper's setting (enpar/config.py): layer decay 0.9, AdamW eps 1e-6,
@@ -38,6 +39,7 @@ INIT=${INIT:-}
 INIT_MODE=${INIT_MODE:-full}
 EXTRA=${EXTRA:-}
 TUNE_ENTITY_BIAS=${TUNE_ENTITY_BIAS:-$FT_TUNE_ENTITY_BIAS}
+TUNE_TAG_DECODER=${TUNE_TAG_DECODER:-$FT_TUNE_TAG_DECODER}
 RESULTS=results/scierc-$NAME
 
 init_args=()
@@ -66,6 +68,13 @@ if [[ "$TUNE_ENTITY_BIAS" == 1 && ! -f "$RESULTS/entity_bias.json" ]]; then
     bests=()
     for seed in $SEEDS; do bests+=("runs/scierc-$NAME-seed$seed/best"); done
     "$PY" scripts/tune_threshold.py "${bests[@]}" --dev "$DATA/dev.json" --out "$RESULTS/entity_bias.json" --write
+fi
+# The tag decoder the same way (TUNE_TAG_DECODER=1): lenient chunking or the best valid BIEOU sequence.
+if [[ "$TUNE_TAG_DECODER" == 1 && ! -f "$RESULTS/tag_decoder.json" ]]; then
+    bests=()
+    for seed in $SEEDS; do bests+=("runs/scierc-$NAME-seed$seed/best"); done
+    "$PY" scripts/tune_threshold.py "${bests[@]}" --dev "$DATA/dev.json" --field tag_decoder \
+        --out "$RESULTS/tag_decoder.json" --write
 fi
 
 for seed in $SEEDS; do

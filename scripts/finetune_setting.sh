@@ -6,3 +6,5 @@ FT_EPOCHS=${FT_EPOCHS:-30}
 FT_ARGS=${FT_ARGS:-"--batch-size 8 --lr 1e-4"}
 # 1: after training, choose the entity decision threshold on dev (scripts/tune_threshold.py) before testing.
 FT_TUNE_ENTITY_BIAS=${FT_TUNE_ENTITY_BIAS:-0}
+# 1: after training, choose the tag decoder (lenient chunking or viterbi) on dev the same way.
+FT_TUNE_TAG_DECODER=${FT_TUNE_TAG_DECODER:-0}
