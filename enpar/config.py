@@ -15,6 +15,7 @@ T = TypeVar("T")
 # and the tag decoder, tuned on dev after training)
 THRESHOLDS = ("entity_none_bias", "tag_outside_bias", "tag_decoder")
 TAG_DECODERS = ("lenient", "viterbi")
+WORD_POOLINGS = ("first", "mean")
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:

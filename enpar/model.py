@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from enpar.config import TAG_DECODERS, THRESHOLDS, Labels, ModelConfig
+from enpar.config import TAG_DECODERS, THRESHOLDS, WORD_POOLINGS, Labels, ModelConfig
 from enpar.encoding import resolve_encoder
 from enpar.schema import Entity, Relation
 from enpar.tagging import O_ID, PAD_ID, TAGS, spans_from_ids, viterbi
@@ -321,8 +321,8 @@ class EnparEncoder(nn.Module):
 
     def __init__(self, sentence: SentenceEncoder, cfg: ModelConfig) -> None:
         super().__init__()
-        if cfg.word_pooling not in ("first", "mean"):
-            raise ValueError(f"word_pooling must be 'first' or 'mean', not {cfg.word_pooling!r}")
+        if cfg.word_pooling not in WORD_POOLINGS:
+            raise ValueError(f"word_pooling must be one of {list(WORD_POOLINGS)}, not {cfg.word_pooling!r}")
         self.config = cfg
         self.sentence = sentence
         self.entity = EntityEncoder(sentence.hidden_size, cfg)
@@ -481,12 +481,12 @@ class JointModel(nn.Module):
         pred_tags[..., PAD_ID] = -math.inf
         if gold is None and self.config.tag_outside_bias:  # prediction's threshold; training decodes plainly
             pred_tags[..., O_ID] += self.config.tag_outside_bias
+        lengths = batch.lengths
         if self.config.tag_decoder == "viterbi":  # on the host: the chunker and the decoder are Python
             rows = pred_tags.tolist()
-            pred_ids = [viterbi(rows[b][: batch.lengths[b]]) for b in range(n_sent)]
+            pred_ids = [viterbi(rows[b][: lengths[b]]) for b in range(n_sent)]
         else:
             pred_ids = pred_tags.argmax(-1).tolist()  # (B, N)
-        lengths = batch.lengths
 
         # entity candidates: per sentence a list of spans (a dict keeps them unique and ordered)
         cfg = self.config

@@ -86,6 +86,7 @@ def chunk(tags: Sequence[str]) -> list[tuple[int, int, str]]:
 # E; E, O and U by B, O or U.
 _FOLLOWERS = {"B": "IE", "I": "IE", "E": "BOU", "O": "BOU", "U": "BOU"}
 _REAL = tuple(TAG_INDEX[t] for t in "BIEOU")  # PAD is never decoded
+_SOURCES = {j: [i for i in _REAL if TAGS[j] in _FOLLOWERS[TAGS[i]]] for j in _REAL}  # allowed previous tags
 
 
 def viterbi(scores: Sequence[Sequence[float]]) -> list[int]:
@@ -94,11 +95,10 @@ def viterbi(scores: Sequence[Sequence[float]]) -> list[int]:
     "O I E"), which the lenient chunker turns into guessed spans; this picks the best consistent one."""
     if not scores:
         return []
-    sources = {j: [i for i in _REAL if TAGS[j] in _FOLLOWERS[TAGS[i]]] for j in _REAL}
     best = {j: (scores[0][j] if TAGS[j] in "BOU" else -math.inf) for j in _REAL}
     back: list[dict[int, int]] = []
     for row in scores[1:]:
-        came = {j: max(sources[j], key=best.__getitem__) for j in _REAL}
+        came = {j: max(_SOURCES[j], key=best.__getitem__) for j in _REAL}
         best = {j: best[came[j]] + row[j] for j in _REAL}
         back.append(came)
     tag = max((j for j in _REAL if TAGS[j] in "EOU"), key=best.__getitem__)

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_torch()
     dev = read_dataset(args.dev)
     values = GRIDS[args.field] if args.grid is None else args.grid
-    if args.field == "tag_decoder":  # categorical: in the order given, ties to the first
+    categorical = args.field == "tag_decoder"
+    if categorical:  # in the order given, ties to the first
         grid: list = list(dict.fromkeys(str(v) for v in values))
     else:  # ties: the first seen, i.e. the smaller bias
         grid = sorted({float(v) for v in values}, key=lambda b: (abs(b), b))
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     mean = {b: statistics.mean(s[b]["score"] for s in per_checkpoint.values()) for b in grid}
     chosen = max(grid, key=lambda b: mean[b])  # max keeps the first of equal values
     print(f"{'value':>7} {'mean score':>10}  " + "  ".join(Path(p).parent.name[-8:] for p in per_checkpoint))
-    ordered = grid if args.field == "tag_decoder" else sorted(grid)
+    ordered = grid if categorical else sorted(grid)
     for b in ordered:
         cells = "  ".join(f"{s[b]['score']:.4f}".rjust(8) for s in per_checkpoint.values())
         shown = b if isinstance(b, str) else f"{b:.2f}"
