@@ -15,6 +15,7 @@ T = TypeVar("T")
 # and the tag decoder, tuned on dev after training)
 THRESHOLDS = ("entity_none_bias", "tag_outside_bias", "tag_decoder")
 TAG_DECODERS = ("lenient", "viterbi")
+TAG_LOSSES = ("softmax", "crf")
 WORD_POOLINGS = ("first", "mean")
 
 
@@ -81,6 +82,9 @@ class ModelConfig(JsonConfig):
     # argmax tag, chunked by the spec's lenient rules (the paper); "viterbi" = the best-scoring *valid* BIEOU
     # sequence (enpar.tagging.viterbi). Can be switched on a trained checkpoint and chosen on dev.
     tag_decoder: str = "lenient"
+    # How the span tagger is trained: "softmax" = a cross-entropy per word, the paper; "crf" = a linear-chain
+    # CRF over valid BIEOU sequences (enpar.crf), whose learned transitions the viterbi decoder then uses.
+    tag_loss: str = "softmax"
     # Entity typing features (not in the paper): False = the entity vector (span CNN) alone, the paper.
     # True = the entity head also sees the span's first and last word vectors and a learned width
     # embedding (the boundary representation of span models such as PURE); the pair encoder is unchanged.

@@ -9,7 +9,7 @@ S spans, P span pairs. A span is a row [sentence, start, end) of a LongTensor (S
     ContextEncoder   SpanCNN(3, 4, 5) -> FF(300 -> 128); an empty span is a learned vector
     PairEncoder      FF([c_L; e1; c_M; e2; c_R] = 128+192+128+192+128 -> 256)          (P, 256)
     EnparEncoder     the four above, state-dict prefixes encoder.{sentence,entity,context,pair}.*
-    JointModel       EnparEncoder + tagger (BIEOU) + entity typing + relation typing heads
+    JointModel       EnparEncoder + tagger (BIEOU, or a BIEOU CRF) + entity typing + relation typing heads
 
 FF(i -> o) = Linear -> gelu -> LayerNorm(eps 1e-12) -> Dropout, Linear weights N(0, 0.02), zero bias.
 """
@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from enpar.config import TAG_DECODERS, THRESHOLDS, WORD_POOLINGS, Labels, ModelConfig
+from enpar.config import TAG_DECODERS, TAG_LOSSES, THRESHOLDS, WORD_POOLINGS, Labels, ModelConfig
+from enpar.crf import TagCRF
 from enpar.encoding import resolve_encoder
 from enpar.schema import Entity, Relation
 from enpar.tagging import O_ID, PAD_ID, TAGS, spans_from_ids, viterbi
@@ -443,6 +444,9 @@ class JointModel(nn.Module):
         self.encoder = encoder
         self.labels = labels
         self.tagger = _init_linear(nn.Linear(encoder.hidden_size, len(TAGS)))
+        if encoder.config.tag_loss not in TAG_LOSSES:
+            raise ValueError(f"tag_loss must be one of {list(TAG_LOSSES)}, not {encoder.config.tag_loss!r}")
+        self.crf = TagCRF() if encoder.config.tag_loss == "crf" else None
         head_in = encoder.entity.output_dim
         negative_loss = encoder.config.span_negative_loss
         if negative_loss not in ("pooled", "separate"):
@@ -484,7 +488,8 @@ class JointModel(nn.Module):
         lengths = batch.lengths
         if self.config.tag_decoder == "viterbi":  # on the host: the chunker and the decoder are Python
             rows = pred_tags.tolist()
-            pred_ids = [viterbi(rows[b][: lengths[b]]) for b in range(n_sent)]
+            learned = self.crf.decode_scores() if self.crf is not None else {}
+            pred_ids = [viterbi(rows[b][: lengths[b]], **learned) for b in range(n_sent)]
         else:
             pred_ids = pred_tags.argmax(-1).tolist()  # (B, N)
 
@@ -550,9 +555,12 @@ class JointModel(nn.Module):
         out = JointOutput(tag_logits, spans_t, entity_logits, pairs_t, relation_logits, n_sent)
         if gold is not None:
             tag_gold = batch.tag_ids  # (B, N), PAD where there is no word
-            out.tag_loss = F.cross_entropy(
-                tag_logits.float().reshape(-1, len(TAGS)), tag_gold.reshape(-1), ignore_index=PAD_ID
-            )
+            if self.crf is not None:  # per word, like the cross-entropy, so the three losses keep their scale
+                out.tag_loss = self.crf.nll(tag_logits, tag_gold) / (tag_gold != PAD_ID).sum().clamp(min=1)
+            else:
+                out.tag_loss = F.cross_entropy(
+                    tag_logits.float().reshape(-1, len(TAGS)), tag_gold.reshape(-1), ignore_index=PAD_ID
+                )
             ent_gold = torch.tensor(
                 [cand[b][(st, ed)] for b, st, ed in span_rows], dtype=torch.long, device=device
             )

@@ -77,10 +77,19 @@ def test_round_trip_gives_identical_predictions(saved: tuple[Path, JointModel]) 
 def test_round_trip_keeps_the_optional_entity_settings(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     labels = build_labels(SENTS)
     cfg = ModelConfig(
-        encoder=str(tiny_encoder_dir), span_candidates=3, entity_boundary=True, relation_type_prior=True
+        encoder=str(tiny_encoder_dir),
+        span_candidates=3,
+        entity_boundary=True,
+        relation_type_prior=True,
+        tag_loss="crf",
+        tag_decoder="viterbi",
     )
     torch.manual_seed(0)
     model = JointModel.build(cfg, labels).eval()
+    assert model.crf is not None
+    with torch.no_grad():
+        for param in model.crf.parameters():
+            param.normal_()  # learned CRF scores must come back too
     tok = load_tokenizer(str(tiny_encoder_dir))
     save_checkpoint(tmp_path / "best", model, kind="finetune", model_config=cfg, tokenizer=tok, labels=labels)
     loaded, ckpt = load_joint_model(tmp_path / "best")
@@ -91,6 +100,7 @@ def test_round_trip_keeps_the_optional_entity_settings(tiny_encoder_dir: Path, t
     assert torch.equal(before.spans, after.spans) and before.spans.shape[0] >= 6 * 3  # enumerated spans
     torch.testing.assert_close(after.entity_logits, before.entity_logits, rtol=0, atol=0)
     torch.testing.assert_close(after.relation_logits, before.relation_logits, rtol=0, atol=0)
+    assert loaded.crf is not None and torch.equal(loaded.crf.transitions, model.crf.transitions)
 
 
 def _broken(saved_path: Path, tmp_path: Path) -> Path:
