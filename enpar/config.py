@@ -13,7 +13,7 @@ from typing import Any, Self, TypeVar
 T = TypeVar("T")
 # ModelConfig fields that can be changed on a trained model to move its predictions (decision thresholds
 # and the tag decoder, tuned on dev after training)
-THRESHOLDS = ("entity_none_bias", "tag_outside_bias", "tag_decoder")
+THRESHOLDS = ("entity_none_bias", "tag_outside_bias", "tag_decoder", "relation_none_bias")
 TAG_DECODERS = ("lenient", "viterbi")
 TAG_LOSSES = ("softmax", "crf")
 WORD_POOLINGS = ("first", "mean")
@@ -78,6 +78,9 @@ class ModelConfig(JsonConfig):
     # Prediction only: added to the span tagger's O logit before decoding; negative = more spans for the
     # entity head to type (the tagger bounds entity recall). Tuned on dev after training like the above.
     tag_outside_bias: float = 0.0
+    # Prediction only: added to the relation head's None logit before the argmax; negative = more
+    # relations (SpERT, the peer, thresholds its relation scores too). Tuned on dev after training.
+    relation_none_bias: float = 0.0
     # How tag predictions become spans (training candidates and prediction): "lenient" = each word's
     # argmax tag, chunked by the spec's lenient rules (the paper); "viterbi" = the best-scoring *valid* BIEOU
     # sequence (enpar.tagging.viterbi). Can be switched on a trained checkpoint and chosen on dev.

@@ -572,8 +572,8 @@ class JointModel(nn.Module):
         return out
 
     def set_thresholds(self, **values: float | str | None) -> None:
-        """Change prediction settings (THRESHOLDS: entity_none_bias, tag_outside_bias, tag_decoder) in
-        place; None keeps the current value."""
+        """Change prediction settings (THRESHOLDS: entity_none_bias, tag_outside_bias, tag_decoder,
+        relation_none_bias) in place; None keeps the current value."""
         unknown = set(values) - set(THRESHOLDS)
         if unknown:
             raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {list(THRESHOLDS)}")
@@ -587,11 +587,7 @@ class JointModel(nn.Module):
         """Predicted entity label per candidate: the argmax after adding `none_bias` (default: the config's
         entity_none_bias) to the None logit."""
         bias = self.config.entity_none_bias if none_bias is None else none_bias
-        scores = logits.detach().float()
-        if bias:
-            scores = scores.clone()
-            scores[:, 0] += bias
-        return scores.argmax(-1).tolist() if scores.shape[0] else []
+        return _argmax_with_none_bias(logits, bias)
 
     def _entity_loss(
         self, logits: Tensor, target: Tensor, span_rows: list[tuple[int, int, int]], sampled: list[set[Span]]
@@ -638,7 +634,7 @@ class JointModel(nn.Module):
             if label != 0:
                 typed[i] = Entity(st, ed, self.labels.entity[label])
                 result[b][0].append(typed[i])
-        rel_pred = out.relation_logits.argmax(-1).tolist() if out.pairs.shape[0] else []
+        rel_pred = _argmax_with_none_bias(out.relation_logits, self.config.relation_none_bias)
         for (li, ri), label in zip(out.pairs.tolist(), rel_pred, strict=True):
             if label == 0 or li not in typed or ri not in typed:
                 continue
@@ -661,6 +657,15 @@ def sample_negatives(spans: list[Span], gold: dict[Span, int], limit: int) -> li
         keep = sorted(torch.randperm(len(negatives))[:limit].tolist())
         negatives = [negatives[i] for i in keep]
     return negatives
+
+
+def _argmax_with_none_bias(logits: Tensor, bias: float) -> list[int]:
+    """Label per row: the argmax after adding `bias` to column 0 (the None class), a decision threshold."""
+    scores = logits.detach().float()
+    if bias:
+        scores = scores.clone()
+        scores[:, 0] += bias
+    return scores.argmax(-1).tolist() if scores.shape[0] else []
 
 
 def _mean_ce(logits: Tensor, target: Tensor) -> Tensor:

@@ -82,14 +82,18 @@ class Predictor:
         entity_none_bias: float | None = None,
         tag_outside_bias: float | None = None,
         tag_decoder: str | None = None,
+        relation_none_bias: float | None = None,
     ) -> Predictor:
-        """entity_none_bias, tag_outside_bias, tag_decoder: override the checkpoint's decision settings
-        (ModelConfig)."""
+        """entity_none_bias, tag_outside_bias, tag_decoder, relation_none_bias: override the checkpoint's
+        decision settings (ModelConfig)."""
         from enpar.checkpoint import load_joint_model
 
         model, ckpt = load_joint_model(path)
         model.set_thresholds(
-            entity_none_bias=entity_none_bias, tag_outside_bias=tag_outside_bias, tag_decoder=tag_decoder
+            entity_none_bias=entity_none_bias,
+            tag_outside_bias=tag_outside_bias,
+            tag_decoder=tag_decoder,
+            relation_none_bias=relation_none_bias,
         )
         predictor = cls(model, ckpt.tokenizer(), device=device, batch_size=batch_size)
         predictor.checkpoint_config = ckpt.config

@@ -2,8 +2,9 @@
 grid point with the best mean selection score (entity F1 + exact relation F1; ties go to the value nearer 0).
 Training is not touched; a threshold only moves predictions. --field picks which (enpar.config.THRESHOLDS):
 entity_none_bias (default; added to the entity head's None logit), tag_outside_bias (added to the span
-tagger's O logit; negative = more spans) or tag_decoder (lenient vs viterbi; ties go to the first listed,
-the checkpoint's usual lenient).
+tagger's O logit; negative = more spans), tag_decoder (lenient vs viterbi; ties go to the first listed,
+the checkpoint's usual lenient) or relation_none_bias (added to the relation head's None logit; negative =
+more relations).
 
     .venv/bin/python scripts/tune_threshold.py runs/scierc-NAME-seed*/best \
         --dev ../shared/data/scierc/dev.json --out results/scierc-NAME/entity_bias.json [--write]
@@ -38,6 +39,7 @@ GRIDS: dict[str, tuple[float, ...] | tuple[str, ...]] = {
     "entity_none_bias": (-1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0),
     "tag_outside_bias": (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0),
     "tag_decoder": TAG_DECODERS,
+    "relation_none_bias": (-3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0),
 }
 
 

@@ -211,7 +211,7 @@ def test_tune_threshold_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path
     script = load_script("tune_threshold")
     ckpt = shutil.copytree(run_dir / "best", tmp_path / "best")
     write_jsonl(_sentences(4, "dv"), tmp_path / "dev.jsonl")
-    for field in ("entity_none_bias", "tag_outside_bias"):
+    for field in ("entity_none_bias", "tag_outside_bias", "relation_none_bias"):
         out = tmp_path / f"{field}.json"
         argv = [
             str(ckpt),
@@ -230,7 +230,8 @@ def test_tune_threshold_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path
         sweep = result["checkpoints"][str(ckpt)]
         assert result["field"] == field
         assert result["grid"] == [-50.0, 0.0, 50.0] and set(sweep) == {"-50.0", "0.0", "50.0"}
-        assert sweep["50.0"]["entity"] == 0.0  # None / O always wins: nothing predicted
+        # None / O always wins: nothing predicted (entities, or for the relation threshold relations)
+        assert sweep["50.0"]["relation" if field == "relation_none_bias" else "entity"] == 0.0
         assert result["mean_score"][str(result["chosen"])] == max(result["mean_score"].values())
         assert getattr(Predictor.from_checkpoint(ckpt, device="cpu").model.config, field) == result["chosen"]
     out = tmp_path / "tag_decoder.json"
@@ -241,11 +242,17 @@ def test_tune_threshold_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path
     assert set(result["checkpoints"][str(ckpt)]) == {"lenient", "viterbi"}
     assert Predictor.from_checkpoint(ckpt, device="cpu").model.config.tag_decoder == result["chosen"]
     overridden = Predictor.from_checkpoint(
-        ckpt, device="cpu", entity_none_bias=7.0, tag_outside_bias=-1.0, tag_decoder="viterbi"
+        ckpt,
+        device="cpu",
+        entity_none_bias=7.0,
+        tag_outside_bias=-1.0,
+        tag_decoder="viterbi",
+        relation_none_bias=-2.0,
     )
     assert overridden.model.config.entity_none_bias == 7.0
     assert overridden.model.config.tag_outside_bias == -1.0
     assert overridden.model.config.tag_decoder == "viterbi"
+    assert overridden.model.config.relation_none_bias == -2.0
 
 
 def _metrics(run: Path) -> list[dict]:

@@ -352,6 +352,25 @@ def test_entity_none_bias_moves_predictions_only(tiny, tiny_encoder_dir: Path) -
     assert losses[100.0] == losses[0.0] == losses[-100.0]  # training does not see the threshold
 
 
+def test_relation_none_bias_moves_relation_predictions_only(tiny, tiny_encoder_dir: Path) -> None:
+    _, tok, labels = tiny
+    torch.manual_seed(0)
+    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), span_candidates=2), labels).eval()
+    coins = {"gold_tags": [True, True], "gold_entities": [True, True]}
+    model.set_thresholds(entity_none_bias=-100.0)  # every candidate typed, so every pair can be related
+    outs, losses = _threshold_effect(model, tok, labels, "relation_none_bias", coins)
+    found = {}
+    for bias, out in outs.items():
+        model.set_thresholds(relation_none_bias=bias)  # decode applies the threshold
+        decoded = model.decode(out)
+        found[bias] = (sum(len(e) for e, _ in decoded), sum(len(r) for _, r in decoded))
+    n_pairs = outs[0.0].pairs.shape[0]
+    assert n_pairs > 0
+    assert found[100.0][1] == 0 and found[-100.0][1] == n_pairs  # None always / never wins
+    assert found[100.0][0] == found[0.0][0] == found[-100.0][0]  # entities do not move
+    assert losses[100.0] == losses[0.0] == losses[-100.0]  # training does not see the threshold
+
+
 def test_entity_boundary_features_feed_the_entity_head(tiny, tiny_encoder_dir: Path) -> None:
     _, tok, labels = tiny
     torch.manual_seed(0)
@@ -408,7 +427,7 @@ def test_tag_outside_bias_adds_spans_at_prediction_only(tiny, tiny_encoder_dir: 
     assert spans[0.0] == spans[100.0] == 0 and spans[-100.0] > 0  # a negative bias makes spans appear
     assert losses[100.0] == losses[0.0] == losses[-100.0]  # training does not see the threshold
     with pytest.raises(ValueError, match="unknown thresholds"):
-        model.set_thresholds(relation_none_bias=1.0)
+        model.set_thresholds(relation_bias=1.0)
 
 
 def test_document_contexts_take_neighbouring_words_of_the_same_document() -> None:

@@ -24,7 +24,8 @@ def parse_setting(item: str) -> tuple[str, Any]:
 
 
 def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
-    """--entity-none-bias / --tag-outside-bias / --tag-decoder: override a checkpoint's decision settings."""
+    """--entity-none-bias / --tag-outside-bias / --tag-decoder / --relation-none-bias: override a
+    checkpoint's decision settings."""
     parser.add_argument(
         "--entity-none-bias",
         type=float,
@@ -44,6 +45,13 @@ def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
         help="tags -> spans: lenient (argmax tags, chunked) or viterbi (best valid BIEOU sequence); "
         "default: the checkpoint's",
     )
+    parser.add_argument(
+        "--relation-none-bias",
+        type=float,
+        default=None,
+        help="added to the None logit of relation typing; negative = more relations "
+        "(default: the checkpoint's)",
+    )
 
 
 def threshold_overrides(args: argparse.Namespace) -> dict[str, float | str | None]:
@@ -52,4 +60,5 @@ def threshold_overrides(args: argparse.Namespace) -> dict[str, float | str | Non
         "entity_none_bias": args.entity_none_bias,
         "tag_outside_bias": args.tag_outside_bias,
         "tag_decoder": args.tag_decoder,
+        "relation_none_bias": args.relation_none_bias,
     }
