@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from enpar.config import TAG_DECODERS
+from enpar.config import TAG_DECODERS, THRESHOLDS
 
 
 def parse_setting(item: str) -> tuple[str, Any]:
@@ -56,9 +56,4 @@ def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
 
 def threshold_overrides(args: argparse.Namespace) -> dict[str, float | str | None]:
     """The Predictor.from_checkpoint keywords of add_threshold_arguments."""
-    return {
-        "entity_none_bias": args.entity_none_bias,
-        "tag_outside_bias": args.tag_outside_bias,
-        "tag_decoder": args.tag_decoder,
-        "relation_none_bias": args.relation_none_bias,
-    }
+    return {name: getattr(args, name) for name in THRESHOLDS}  # each option's dest is the field's name
