@@ -88,26 +88,5 @@ for seed in $SEEDS; do
     cp "$run/test/predictions.jsonl" "$RESULTS/seed$seed/predictions.jsonl"
 done
 
-"$PY" - "$RESULTS" $SEEDS <<'EOF'
-import json
-import statistics
-import sys
-from pathlib import Path
-
-results, seeds = Path(sys.argv[1]), sys.argv[2:]
-rows = {}
-for seed in seeds:
-    metrics = json.loads((results / f"seed{seed}" / "test_metrics.json").read_text())
-    scores = next(iter(metrics["systems"].values()))["scores"]
-    rows[seed] = {c: 100 * scores[c]["micro"]["f1"] for c in ("entity", "relation", "relation_strict")}
-summary = {"seeds": rows, "mean": {}, "sd": {}}
-for conv in ("entity", "relation", "relation_strict"):
-    values = [r[conv] for r in rows.values()]
-    summary["mean"][conv] = round(statistics.mean(values), 2)
-    summary["sd"][conv] = round(statistics.stdev(values), 2) if len(values) > 1 else 0.0
-(results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-print(f"SciERC test F1 (%), {len(rows)} seed(s): " + " / ".join(
-    f"{name} {summary['mean'][c]:.1f} ± {summary['sd'][c]:.1f}"
-    for name, c in (("Entity", "entity"), ("Relation", "relation"), ("Relation (exactly)", "relation_strict"))))
-print(f"wrote {results / 'summary.json'}")
-EOF
+# shellcheck disable=SC2086
+"$PY" scripts/summarize_seeds.py "$RESULTS" $SEEDS

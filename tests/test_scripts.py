@@ -72,3 +72,46 @@ def test_relations_rebuilt_from_a_metrics_report_score_like_the_predictions(tmp_
     path.write_text(json.dumps(report))
     with pytest.raises(DataError, match="n_pred"):
         script.predicted_relations(path, gold)
+
+
+def test_summarize_seeds_reads_metrics_and_rescores_symmetric_relations(tmp_path: Path) -> None:
+    # The per-seed summary every fine-tuning script ends with, and the same predictions scored again with a
+    # symmetric relation counted in either direction (SpERT's convention): a reversed CONJUNCTION is wrong
+    # as the paper counts it and right as SpERT does.
+    from enpar.schema import write_jsonl
+
+    script = load_script("summarize_seeds")
+    toks = tuple("abcdef")
+    a, b, c = Entity(0, 1, "Method"), Entity(2, 3, "Task"), Entity(4, 5, "Method")
+    gold = [Sentence("s1", toks, (a, b, c), (Relation(a, c, "CONJUNCTION"), Relation(a, b, "USED-FOR")))]
+    gold_path = tmp_path / "scierc" / "test.json"
+    write_jsonl(gold, gold_path)
+    preds = {
+        "1": gold[0].with_predictions([a, b, c], [Relation(c, a, "CONJUNCTION"), Relation(a, b, "USED-FOR")]),
+        "2": gold[0].with_predictions([a, b], [Relation(a, b, "USED-FOR")]),
+    }
+    results = tmp_path / "results"
+    for seed, pred in preds.items():
+        (results / f"seed{seed}").mkdir(parents=True)
+        write_jsonl([pred], results / f"seed{seed}" / "predictions.jsonl")
+        report = metrics.report(gold, [pred], n_bootstrap=0)
+        (results / f"seed{seed}" / "test_metrics.json").write_text(json.dumps(report))
+
+    assert script.main([str(results), "1", "2"]) == 0
+    summary = json.loads((results / "summary.json").read_text())
+    # seed 1: relations 1 of 2 right either way; seed 2: 1 of 1 predicted, 1 of 2 gold (F1 2/3)
+    assert summary["seeds"]["1"]["relation_strict"] == pytest.approx(50.0)
+    assert summary["mean"]["relation_strict"] == pytest.approx(round((50 + 200 / 3) / 2, 2))
+    assert summary["mean"]["entity"] == pytest.approx(round((100 + 80) / 2, 2))
+
+    args = [str(results), "1", "2", "--rescore", "predictions.jsonl", "--gold", str(gold_path)]
+    assert script.main([*args, "--out", "directed.json"]) == 0
+    directed = json.loads((results / "directed.json").read_text())
+    assert directed["seeds"] == summary["seeds"]
+    assert script.main([*args, "--symmetric", "unordered", "--out", "unordered.json"]) == 0
+    unordered = json.loads((results / "unordered.json").read_text())
+    assert unordered["seeds"]["1"]["relation_strict"] == pytest.approx(100.0)
+    assert unordered["seeds"]["2"] == summary["seeds"]["2"]
+
+    with pytest.raises(SystemExit, match="seed3"):
+        script.main([str(results), "1", "3"])
