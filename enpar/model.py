@@ -26,7 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from enpar.config import TAG_DECODERS, TAG_LOSSES, THRESHOLDS, WORD_POOLINGS, Labels, ModelConfig
+from enpar.config import (
+    TAG_LOSSES,
+    THRESHOLDS,
+    WORD_POOLINGS,
+    Labels,
+    ModelConfig,
+    parse_threshold,
+)
 from enpar.crf import TagCRF
 from enpar.encoding import resolve_encoder
 from enpar.schema import Entity, Relation
@@ -423,11 +430,6 @@ class JointOutput:
     relation_loss: Tensor | None = None
 
 
-def _check_tag_decoder(name: str) -> None:
-    if name not in TAG_DECODERS:
-        raise ValueError(f"tag_decoder must be one of {list(TAG_DECODERS)}, not {name!r}")
-
-
 class JointModel(nn.Module):
     """Span tagger -> typed entity candidates -> relation typing of every unordered candidate pair.
 
@@ -440,7 +442,7 @@ class JointModel(nn.Module):
 
     def __init__(self, encoder: EnparEncoder, labels: Labels) -> None:
         super().__init__()
-        _check_tag_decoder(encoder.config.tag_decoder)
+        parse_threshold("tag_decoder", encoder.config.tag_decoder)  # refuses an unknown decoder
         self.encoder = encoder
         self.labels = labels
         self.tagger = _init_linear(nn.Linear(encoder.hidden_size, len(TAGS)))
@@ -573,14 +575,11 @@ class JointModel(nn.Module):
 
     def set_thresholds(self, **values: float | str | None) -> None:
         """Change prediction settings (THRESHOLDS: entity_none_bias, tag_outside_bias, tag_decoder,
-        relation_none_bias) in place; None keeps the current value."""
+        relation_none_bias, document_type_vote) in place; None keeps the current value."""
         unknown = set(values) - set(THRESHOLDS)
         if unknown:
             raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {list(THRESHOLDS)}")
-        changes: dict[str, float | str] = {
-            k: (str(v) if k == "tag_decoder" else float(v)) for k, v in values.items() if v is not None
-        }
-        _check_tag_decoder(str(changes.get("tag_decoder", self.config.tag_decoder)))
+        changes = {k: parse_threshold(k, v) for k, v in values.items() if v is not None}
         self.encoder.config = replace(self.config, **changes)
 
     def entity_labels(self, logits: Tensor, none_bias: float | None = None) -> list[int]:
@@ -626,14 +625,25 @@ class JointModel(nn.Module):
     def decode(self, out: JointOutput) -> list[tuple[list[Entity], list[Relation]]]:
         """Per sentence: entities whose predicted type is not None, and relations whose predicted label is
         not None, restored to head -> tail order from the direction suffix."""
+        return [(ents, rels) for ents, rels, _ in self.decode_with_type_probs(out)]
+
+    def decode_with_type_probs(
+        self, out: JointOutput
+    ) -> list[tuple[list[Entity], list[Relation], list[list[float]]]]:
+        """`decode`, plus each predicted entity's distribution over the non-None types (the entity head's
+        softmax without the None column, renormalised), in the order of its entities."""
         spans = out.spans.tolist()
         ent_pred = self.entity_labels(out.entity_logits)
-        result: list[tuple[list[Entity], list[Relation]]] = [([], []) for _ in range(out.n_sentences)]
+        type_probs = out.entity_logits.detach().float()[:, 1:].softmax(-1).tolist()
+        result: list[tuple[list[Entity], list[Relation], list[list[float]]]] = [
+            ([], [], []) for _ in range(out.n_sentences)
+        ]
         typed: dict[int, Entity] = {}
         for i, ((b, st, ed), label) in enumerate(zip(spans, ent_pred, strict=True)):
             if label != 0:
                 typed[i] = Entity(st, ed, self.labels.entity[label])
                 result[b][0].append(typed[i])
+                result[b][2].append(type_probs[i])
         rel_pred = _argmax_with_none_bias(out.relation_logits, self.config.relation_none_bias)
         for (li, ri), label in zip(out.pairs.tolist(), rel_pred, strict=True):
             if label == 0 or li not in typed or ri not in typed:

@@ -10,6 +10,7 @@ import torch
 
 from enpar.config import Labels
 from enpar.data import Example, Specials, collate, length_sorted_batches, make_examples
+from enpar.document_vote import vote_document_types
 from enpar.encoding import max_pieces
 from enpar.model import JointModel
 from enpar.runtime import autocast, pick_device
@@ -29,11 +30,13 @@ def run_inference(
     progress: Progress | None = None,
     bf16: bool = True,
 ) -> list[tuple[list[Entity], list[Relation]]]:
-    """Predictions aligned with `examples`: eval mode, inference_mode, batches of similar length."""
+    """Predictions aligned with `examples`: eval mode, inference_mode, batches of similar length; with
+    the model's document_type_vote on, one type per mention string and document (enpar.document_vote)."""
     model = unwrap(model)  # type: ignore[assignment]
     was_training = model.training
     model.eval()
     results: list[tuple[list[Entity], list[Relation]]] = [([], []) for _ in examples]
+    type_probs: list[list[list[float]]] = [[] for _ in examples]
     done, total = 0, len(examples)
     if progress:
         progress(0, total)
@@ -41,13 +44,18 @@ def run_inference(
         with torch.inference_mode(), autocast(device, bf16):
             for idx in length_sorted_batches([len(ex) for ex in examples], batch_size):
                 batch = collate([examples[i] for i in idx], specials, with_gold=False).to(device)
-                for i, pred in zip(idx, model.decode(model(batch)), strict=True):
-                    results[i] = pred
+                for i, (ents, rels, probs) in zip(
+                    idx, model.decode_with_type_probs(model(batch)), strict=True
+                ):
+                    results[i], type_probs[i] = (ents, rels), probs
                 done += len(idx)
                 if progress:
                     progress(done, total)
     finally:
         model.train(was_training)
+    if model.config.document_type_vote:
+        sentences = [ex.sentence for ex in examples]
+        return vote_document_types(sentences, results, type_probs, model.labels.entity[1:])
     return results
 
 
@@ -83,9 +91,10 @@ class Predictor:
         tag_outside_bias: float | None = None,
         tag_decoder: str | None = None,
         relation_none_bias: float | None = None,
+        document_type_vote: bool | None = None,
     ) -> Predictor:
-        """entity_none_bias, tag_outside_bias, tag_decoder, relation_none_bias: override the checkpoint's
-        decision settings (ModelConfig)."""
+        """entity_none_bias, tag_outside_bias, tag_decoder, relation_none_bias, document_type_vote: override
+        the checkpoint's decision settings (ModelConfig)."""
         from enpar.checkpoint import load_joint_model
 
         model, ckpt = load_joint_model(path)
@@ -94,6 +103,7 @@ class Predictor:
             tag_outside_bias=tag_outside_bias,
             tag_decoder=tag_decoder,
             relation_none_bias=relation_none_bias,
+            document_type_vote=document_type_vote,
         )
         predictor = cls(model, ckpt.tokenizer(), device=device, batch_size=batch_size)
         predictor.checkpoint_config = ckpt.config

@@ -3,13 +3,14 @@ grid point with the best mean selection score (entity F1 + exact relation F1; ti
 Training is not touched; a threshold only moves predictions. --field picks which (enpar.config.THRESHOLDS):
 entity_none_bias (default; added to the entity head's None logit), tag_outside_bias (added to the span
 tagger's O logit; negative = more spans), tag_decoder (lenient vs viterbi; ties go to the first listed,
-the checkpoint's usual lenient) or relation_none_bias (added to the relation head's None logit; negative =
-more relations).
+the checkpoint's usual lenient), relation_none_bias (added to the relation head's None logit; negative =
+more relations) or document_type_vote (off vs on: one type per mention string and document; ties to off).
 
     .venv/bin/python scripts/tune_threshold.py runs/scierc-NAME-seed*/best \
         --dev ../shared/data/scierc/dev.json --out results/scierc-NAME/entity_bias.json [--write]
     .venv/bin/python scripts/tune_threshold.py ... --field tag_outside_bias --out .../tag_bias.json
     .venv/bin/python scripts/tune_threshold.py ... --field tag_decoder --out .../tag_decoder.json
+    .venv/bin/python scripts/tune_threshold.py ... --field document_type_vote --out .../doc_vote.json
 
 --write stores the chosen value in each checkpoint's config.json (model.FIELD), so `enpar evaluate` /
 `enpar predict` / the app use it; the weights are not rewritten. The other threshold stays at each
@@ -28,7 +29,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from enpar.checkpoint import CONFIG
-from enpar.config import TAG_DECODERS, THRESHOLDS
+from enpar.config import TAG_DECODERS, THRESHOLDS, parse_threshold
 from enpar.finetune import threshold_sweep
 from enpar.predict import Predictor
 from enpar.readers import read_dataset
@@ -40,7 +41,9 @@ GRIDS: dict[str, tuple[float, ...] | tuple[str, ...]] = {
     "tag_outside_bias": (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0),
     "tag_decoder": TAG_DECODERS,
     "relation_none_bias": (-3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0),
+    "document_type_vote": ("off", "on"),
 }
+CATEGORICAL = ("tag_decoder", "document_type_vote")  # grids of names, in the order given
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_torch()
     dev = read_dataset(args.dev)
     values = GRIDS[args.field] if args.grid is None else args.grid
-    categorical = args.field == "tag_decoder"
+    categorical = args.field in CATEGORICAL
     if categorical:  # in the order given, ties to the first
         grid: list = list(dict.fromkeys(str(v) for v in values))
     else:  # ties: the first seen, i.e. the smaller bias
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.checkpoints:
             config_path = path / CONFIG  # the weights and their hash stay as they are
             config = json.loads(config_path.read_text(encoding="utf-8"))
-            config["model"][args.field] = chosen
+            config["model"][args.field] = parse_threshold(args.field, chosen)
             config[f"{args.field}_tuned_on"] = str(args.dev)
             write_json(config_path, config)
         print(f"stored in {len(args.checkpoints)} checkpoint config(s)")

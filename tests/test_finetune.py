@@ -211,21 +211,15 @@ def test_tune_threshold_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path
     script = load_script("tune_threshold")
     ckpt = shutil.copytree(run_dir / "best", tmp_path / "best")
     write_jsonl(_sentences(4, "dv"), tmp_path / "dev.jsonl")
-    for field in ("entity_none_bias", "tag_outside_bias", "relation_none_bias"):
+
+    def sweep_args(field: str) -> tuple[Path, list[str]]:
         out = tmp_path / f"{field}.json"
-        argv = [
-            str(ckpt),
-            "--dev",
-            str(tmp_path / "dev.jsonl"),
-            "--out",
-            str(out),
-            "--grid",
-            "50",
-            "0",
-            "-50",
-        ]
-        field_args = [] if field == "entity_none_bias" else ["--field", field]  # the default field
-        assert script.main([*argv, *field_args, "--write"]) == 0
+        return out, [str(ckpt), "--dev", str(tmp_path / "dev.jsonl"), "--out", str(out), "--field", field]
+
+    for field in ("entity_none_bias", "tag_outside_bias", "relation_none_bias"):
+        out, argv = sweep_args(field)
+        argv = argv[:-2] if field == "entity_none_bias" else argv  # the default field
+        assert script.main([*argv, "--grid", "50", "0", "-50", "--write"]) == 0
         result = json.loads(out.read_text())
         sweep = result["checkpoints"][str(ckpt)]
         assert result["field"] == field
@@ -234,13 +228,18 @@ def test_tune_threshold_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path
         assert sweep["50.0"]["relation" if field == "relation_none_bias" else "entity"] == 0.0
         assert result["mean_score"][str(result["chosen"])] == max(result["mean_score"].values())
         assert getattr(Predictor.from_checkpoint(ckpt, device="cpu").model.config, field) == result["chosen"]
-    out = tmp_path / "tag_decoder.json"
-    argv = [str(ckpt), "--dev", str(tmp_path / "dev.jsonl"), "--out", str(out), "--field", "tag_decoder"]
+    out, argv = sweep_args("tag_decoder")
     assert script.main([*argv, "--write"]) == 0
     result = json.loads(out.read_text())
     assert result["grid"] == ["lenient", "viterbi"] and result["chosen"] in result["grid"]
     assert set(result["checkpoints"][str(ckpt)]) == {"lenient", "viterbi"}
     assert Predictor.from_checkpoint(ckpt, device="cpu").model.config.tag_decoder == result["chosen"]
+    out, argv = sweep_args("document_type_vote")
+    assert script.main([*argv, "--grid", "on", "--write"]) == 0  # a one-value grid: the choice is forced
+    result = json.loads(out.read_text())
+    assert result["grid"] == ["on"] and result["chosen"] == "on"
+    assert json.loads((ckpt / "config.json").read_text())["model"]["document_type_vote"] is True  # a bool
+    assert Predictor.from_checkpoint(ckpt, device="cpu").model.config.document_type_vote is True
     overridden = Predictor.from_checkpoint(
         ckpt,
         device="cpu",
@@ -248,7 +247,9 @@ def test_tune_threshold_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path
         tag_outside_bias=-1.0,
         tag_decoder="viterbi",
         relation_none_bias=-2.0,
+        document_type_vote=False,
     )
+    assert overridden.model.config.document_type_vote is False
     assert overridden.model.config.entity_none_bias == 7.0
     assert overridden.model.config.tag_outside_bias == -1.0
     assert overridden.model.config.tag_decoder == "viterbi"

@@ -371,6 +371,47 @@ def test_relation_none_bias_moves_relation_predictions_only(tiny, tiny_encoder_d
     assert losses[100.0] == losses[0.0] == losses[-100.0]  # training does not see the threshold
 
 
+def test_document_type_vote_retypes_repeated_strings_only(tiny, tiny_encoder_dir: Path) -> None:
+    from enpar.document_vote import mention_key, vote_document_types
+    from enpar.predict import run_inference
+
+    _, tok, labels = tiny
+    torch.manual_seed(0)
+    model = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir), span_candidates=1), labels).eval()
+    model.set_thresholds(entity_none_bias=-100.0)  # every one-word candidate is an entity
+    doc = [
+        Sentence("d1", ("nets", "help", "parsing"), doc_id="D"),
+        Sentence("d2", ("parsing", "needs", "nets", "nets"), doc_id="D"),
+        Sentence("e1", ("nets", "parsing"), doc_id="E"),
+    ]
+    examples = make_examples(doc, tok, labels)
+    specials = Specials.of(tok, 128)
+    plain = run_inference(model, examples, specials, device=torch.device("cpu"), bf16=False)
+    model.set_thresholds(document_type_vote="on")
+    voted = run_inference(model, examples, specials, device=torch.device("cpu"), bf16=False)
+    model.set_thresholds(document_type_vote=False)
+    assert run_inference(model, examples, specials, device=torch.device("cpu"), bf16=False) == plain
+
+    # the same spans and relation labels, and one type per (document, words)
+    for (pe, pr), (ve, vr) in zip(plain, voted, strict=True):
+        assert [(e.start, e.end) for e in pe] == [(e.start, e.end) for e in ve]
+        assert [(r.head.start, r.tail.start, r.label) for r in pr] == [
+            (r.head.start, r.tail.start, r.label) for r in vr
+        ]
+    groups: dict = {}
+    for sent, (ents, _) in zip(doc, voted, strict=True):
+        for e in ents:
+            groups.setdefault(mention_key(sent, e), set()).add(e.label)
+    assert all(len(types) == 1 for types in groups.values())
+    # and exactly the vote over the model's own type distributions
+    out = model(collate(examples, specials, with_gold=False))
+    decoded = model.decode_with_type_probs(out)
+    assert [(e, r) for e, r, _ in decoded] == model.decode(out) == plain
+    expected = vote_document_types(doc, plain, [p for _, _, p in decoded], labels.entity[1:])
+    assert voted == expected
+    assert voted != plain  # the random tiny model types the repeated words inconsistently
+
+
 def test_entity_boundary_features_feed_the_entity_head(tiny, tiny_encoder_dir: Path) -> None:
     _, tok, labels = tiny
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from enpar.config import TAG_DECODERS, THRESHOLDS
+from enpar.config import TAG_DECODERS, THRESHOLDS, parse_threshold
 
 
 def parse_setting(item: str) -> tuple[str, Any]:
@@ -23,9 +23,17 @@ def parse_setting(item: str) -> tuple[str, Any]:
     return key, value
 
 
+def on_off(value: str) -> bool:
+    """An on/off option's value (also true/false, yes/no, 1/0)."""
+    try:
+        return bool(parse_threshold("document_type_vote", value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}") from None
+
+
 def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
-    """--entity-none-bias / --tag-outside-bias / --tag-decoder / --relation-none-bias: override a
-    checkpoint's decision settings."""
+    """--entity-none-bias / --tag-outside-bias / --tag-decoder / --relation-none-bias /
+    --document-type-vote: override a checkpoint's decision settings."""
     parser.add_argument(
         "--entity-none-bias",
         type=float,
@@ -52,8 +60,16 @@ def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
         help="added to the None logit of relation typing; negative = more relations "
         "(default: the checkpoint's)",
     )
+    parser.add_argument(
+        "--document-type-vote",
+        type=on_off,
+        default=None,
+        metavar="{on,off}",
+        help="on: mentions with the same words in one document get one type, their mean type "
+        "distribution's argmax (default: the checkpoint's, usually off)",
+    )
 
 
-def threshold_overrides(args: argparse.Namespace) -> dict[str, float | str | None]:
+def threshold_overrides(args: argparse.Namespace) -> dict[str, float | str | bool | None]:
     """The Predictor.from_checkpoint keywords of add_threshold_arguments."""
     return {name: getattr(args, name) for name in THRESHOLDS}  # each option's dest is the field's name
