@@ -80,16 +80,25 @@ def make_checkpoint_commands() -> str:
     d, r, w = (shlex.quote(_display_path(p)) for p in (data, Path(root), wiki))
     budget = finetune_budget_args()
     finetune = f"enpar finetune --train {d}/train.json --dev {d}/dev.json" + (f" {budget}" if budget else "")
+
+    def vote(run: str) -> str:  # the adopted prediction setting, switched on in a trained checkpoint
+        return (
+            f"python scripts/tune_threshold.py {run}/best --dev {d}/dev.json --field document_type_vote "
+            f"--grid on --write --out {run}/doc_vote.json"
+        )
+
     return "\n".join(
         [
             "# 1. the BERT baseline (checkpoint A): a run folder with the best checkpoint in best/",
             "#    (the CPU budget chosen on dev, scripts/finetune_setting.sh; drop the budget flags for the",
-            "#    paper's 200 epochs of batch 32)",
+            "#    paper's 200 epochs of batch 32), then one type per term and document (chosen on dev)",
             f"{finetune} --out {r}/bert-baseline",
+            vote(f"{r}/bert-baseline"),
             "# 2. ENPAR (checkpoint B): annotate a corpus with spaCy, pre-train, fine-tune from its 25% step",
             f"enpar annotate {w} {r}/corpus.jsonl --input-format wikitext",
             f"enpar pretrain {r}/corpus.jsonl --out {r}/enpar-pretrain --steps 400 --accumulate 4 --lr 1e-4",
             f"{finetune} --init {r}/enpar-pretrain/step-000100 --out {r}/enpar",
+            vote(f"{r}/enpar"),
             f"# or the whole pipeline (about 6 minutes on a 2-core CPU): make demo DATA={d} QUICK=1",
         ]
     )

@@ -11,8 +11,8 @@
 # Everything goes to $OUT (default runs/demo, or runs/demo-quick); finished stages are skipped on a re-run,
 # and an interrupted pre-training resumes. APP=0 skips launching Streamlit at the end.
 #
-# Knobs (environment): QUICK, DATA, OUT, SEEDS, FT_EPOCHS, FT_ARGS, PT_STEPS, PT_ACCUMULATE, PT_LR, ENCODER, PORT,
-# APP, PY. The full profile's defaults are the CPU experiment of scripts/pretrain_cpu.sh.
+# Knobs (environment): QUICK, DATA, OUT, SEEDS, FT_EPOCHS, FT_ARGS, FT_DOCUMENT_TYPE_VOTE, PT_STEPS,
+# PT_ACCUMULATE, PT_LR, ENCODER, PORT, APP, PY. The full profile's defaults are the CPU experiment of scripts/pretrain_cpu.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,6 +102,11 @@ for seed in $SEEDS; do
             stamp "fine-tune $model seed $seed ($FT_EPOCHS epochs)"
             $ENPAR finetune --train "$TRAIN" --dev "$DEV" --out "$run" --encoder "$ENCODER" \
                 --epochs "$FT_EPOCHS" --seed "$seed" "${init[@]}" "${resume[@]}" $FT_ARGS
+        fi
+        if [[ "$FT_DOCUMENT_TYPE_VOTE" == 1 && ! -f "$run/doc_vote.json" ]]; then
+            stamp "document type vote on in $run/best (the adopted prediction setting)"
+            "$PY" scripts/tune_threshold.py "$run/best" --dev "$DEV" --field document_type_vote --grid on \
+                --out "$run/doc_vote.json" --write
         fi
         if [[ ! -f "$run/test/metrics.json" ]]; then
             stamp "evaluate $run/best on $TEST"

@@ -9,6 +9,7 @@
 #   EXTRA="--set head_lr=5e-4" NAME=head5e-4 SEEDS=5216 scripts/finetune_scierc.sh      # dev tuning
 #   TUNE_ENTITY_BIAS=1 ...        # choose the entity decision threshold on dev before testing (all seeds)
 #   TUNE_TAG_DECODER=1 ...        # choose the tag decoder (lenient / viterbi) on dev before testing
+#   DOCUMENT_TYPE_VOTE=0 ...      # test without the document type vote (on by default, finetune_setting.sh)
 #
 # The budget (EPOCHS, batch size, lr) comes from scripts/finetune_setting.sh: 30 epochs of batch 8 at lr 1e-4,
 # chosen on dev. Everything else is the paper's setting (enpar/config.py): layer decay 0.9, AdamW eps 1e-6,
@@ -40,6 +41,7 @@ INIT_MODE=${INIT_MODE:-full}
 EXTRA=${EXTRA:-}
 TUNE_ENTITY_BIAS=${TUNE_ENTITY_BIAS:-$FT_TUNE_ENTITY_BIAS}
 TUNE_TAG_DECODER=${TUNE_TAG_DECODER:-$FT_TUNE_TAG_DECODER}
+DOCUMENT_TYPE_VOTE=${DOCUMENT_TYPE_VOTE:-$FT_DOCUMENT_TYPE_VOTE}
 RESULTS=results/scierc-$NAME
 
 init_args=()
@@ -62,20 +64,28 @@ for seed in $SEEDS; do
     fi
 done
 
+bests=()
+for seed in $SEEDS; do bests+=("runs/scierc-$NAME-seed$seed/best"); done
 # The entity decision threshold, one value for all the seeds, chosen on dev and stored in each best/
 # checkpoint before the test runs (only where TUNE_ENTITY_BIAS=1; every seed must be trained first).
 if [[ "$TUNE_ENTITY_BIAS" == 1 && ! -f "$RESULTS/entity_bias.json" ]]; then
-    bests=()
-    for seed in $SEEDS; do bests+=("runs/scierc-$NAME-seed$seed/best"); done
     "$PY" scripts/tune_threshold.py "${bests[@]}" --dev "$DATA/dev.json" --out "$RESULTS/entity_bias.json" --write
 fi
 # The tag decoder the same way (TUNE_TAG_DECODER=1): lenient chunking or the best valid BIEOU sequence.
 if [[ "$TUNE_TAG_DECODER" == 1 && ! -f "$RESULTS/tag_decoder.json" ]]; then
-    bests=()
-    for seed in $SEEDS; do bests+=("runs/scierc-$NAME-seed$seed/best"); done
     "$PY" scripts/tune_threshold.py "${bests[@]}" --dev "$DATA/dev.json" --field tag_decoder \
         --out "$RESULTS/tag_decoder.json" --write
 fi
+# The document type vote (DOCUMENT_TYPE_VOTE=1, the adopted setting): switched on in each seed's best/
+# checkpoint (seeds may run one per process), its dev score recorded in doc_vote.json. DOCUMENT_TYPE_VOTE=0
+# tests the model's own per-mention types.
+for seed in $SEEDS; do
+    run=runs/scierc-$NAME-seed$seed
+    if [[ "$DOCUMENT_TYPE_VOTE" == 1 && ! -f "$run/doc_vote.json" ]]; then
+        "$PY" scripts/tune_threshold.py "$run/best" --dev "$DATA/dev.json" --field document_type_vote \
+            --grid on --out "$run/doc_vote.json" --write
+    fi
+done
 
 for seed in $SEEDS; do
     run=runs/scierc-$NAME-seed$seed
@@ -86,6 +96,7 @@ for seed in $SEEDS; do
     cp "$run/config.json" "$run/log.txt" "$run/dev_metrics.jsonl" "$run/summary.json" "$RESULTS/seed$seed/"
     cp "$run/test/metrics.json" "$RESULTS/seed$seed/test_metrics.json"
     cp "$run/test/predictions.jsonl" "$RESULTS/seed$seed/predictions.jsonl"
+    if [[ -f "$run/doc_vote.json" ]]; then cp "$run/doc_vote.json" "$RESULTS/seed$seed/"; fi
 done
 
 # shellcheck disable=SC2086

@@ -8,3 +8,6 @@ FT_ARGS=${FT_ARGS:-"--batch-size 8 --lr 1e-4"}
 FT_TUNE_ENTITY_BIAS=${FT_TUNE_ENTITY_BIAS:-0}
 # 1: after training, choose the tag decoder (lenient chunking or viterbi) on dev the same way.
 FT_TUNE_TAG_DECODER=${FT_TUNE_TAG_DECODER:-0}
+# 1: after training, switch on the document type vote (one type per mention string and document, a
+# prediction-only setting) in each best/ checkpoint before testing; adopted on SciERC dev (README "Tuning on dev").
+FT_DOCUMENT_TYPE_VOTE=${FT_DOCUMENT_TYPE_VOTE:-1}

@@ -33,7 +33,11 @@ def test_finetune_setting_is_valid_cli_input(monkeypatch: pytest.MonkeyPatch) ->
     parsed = build_parser().parse_args(["finetune", "--out", "x", *shlex.split(args)])
     _, ft = _overrides(parsed)
     assert ft == {"epochs": 30, "batch_size": 8, "lr": 1e-4}
-    assert args in make_checkpoint_commands()
+    commands = make_checkpoint_commands()
+    assert args in commands
+    # the adopted prediction setting is switched on in both checkpoints
+    votes = [line for line in commands.splitlines() if "document_type_vote" in line]
+    assert len(votes) == 2 and all("--grid on --write" in line for line in votes)
 
 
 def test_finetune_setting_yields_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
