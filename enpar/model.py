@@ -625,16 +625,21 @@ class JointModel(nn.Module):
     def decode(self, out: JointOutput) -> list[tuple[list[Entity], list[Relation]]]:
         """Per sentence: entities whose predicted type is not None, and relations whose predicted label is
         not None, restored to head -> tail order from the direction suffix."""
-        return [(ents, rels) for ents, rels, _ in self.decode_with_type_probs(out)]
+        return [(ents, rels) for ents, rels, _ in self._decode(out, with_probs=False)]
 
     def decode_with_type_probs(
         self, out: JointOutput
     ) -> list[tuple[list[Entity], list[Relation], list[list[float]]]]:
         """`decode`, plus each predicted entity's distribution over the non-None types (the entity head's
         softmax without the None column, renormalised), in the order of its entities."""
+        return self._decode(out, with_probs=True)
+
+    def _decode(
+        self, out: JointOutput, *, with_probs: bool
+    ) -> list[tuple[list[Entity], list[Relation], list[list[float]]]]:
         spans = out.spans.tolist()
         ent_pred = self.entity_labels(out.entity_logits)
-        type_probs = out.entity_logits.detach().float()[:, 1:].softmax(-1).tolist()
+        type_probs = out.entity_logits.detach().float()[:, 1:].softmax(-1).tolist() if with_probs else []
         result: list[tuple[list[Entity], list[Relation], list[list[float]]]] = [
             ([], [], []) for _ in range(out.n_sentences)
         ]
@@ -643,7 +648,8 @@ class JointModel(nn.Module):
             if label != 0:
                 typed[i] = Entity(st, ed, self.labels.entity[label])
                 result[b][0].append(typed[i])
-                result[b][2].append(type_probs[i])
+                if with_probs:
+                    result[b][2].append(type_probs[i])
         rel_pred = _argmax_with_none_bias(out.relation_logits, self.config.relation_none_bias)
         for (li, ri), label in zip(out.pairs.tolist(), rel_pred, strict=True):
             if label == 0 or li not in typed or ri not in typed:

@@ -36,7 +36,8 @@ def run_inference(
     was_training = model.training
     model.eval()
     results: list[tuple[list[Entity], list[Relation]]] = [([], []) for _ in examples]
-    type_probs: list[list[list[float]]] = [[] for _ in examples]
+    vote = model.config.document_type_vote
+    type_probs: list[list[list[float]]] = [[] for _ in examples]  # filled only for the vote
     done, total = 0, len(examples)
     if progress:
         progress(0, total)
@@ -44,16 +45,19 @@ def run_inference(
         with torch.inference_mode(), autocast(device, bf16):
             for idx in length_sorted_batches([len(ex) for ex in examples], batch_size):
                 batch = collate([examples[i] for i in idx], specials, with_gold=False).to(device)
-                for i, (ents, rels, probs) in zip(
-                    idx, model.decode_with_type_probs(model(batch)), strict=True
-                ):
-                    results[i], type_probs[i] = (ents, rels), probs
+                out = model(batch)
+                if vote:
+                    for i, (ents, rels, probs) in zip(idx, model.decode_with_type_probs(out), strict=True):
+                        results[i], type_probs[i] = (ents, rels), probs
+                else:
+                    for i, pred in zip(idx, model.decode(out), strict=True):
+                        results[i] = pred
                 done += len(idx)
                 if progress:
                     progress(done, total)
     finally:
         model.train(was_training)
-    if model.config.document_type_vote:
+    if vote:
         sentences = [ex.sentence for ex in examples]
         return vote_document_types(sentences, results, type_probs, model.labels.entity[1:])
     return results

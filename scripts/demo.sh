@@ -12,7 +12,8 @@
 # and an interrupted pre-training resumes. APP=0 skips launching Streamlit at the end.
 #
 # Knobs (environment): QUICK, DATA, OUT, SEEDS, FT_EPOCHS, FT_ARGS, FT_DOCUMENT_TYPE_VOTE, PT_STEPS,
-# PT_ACCUMULATE, PT_LR, ENCODER, PORT, APP, PY. The full profile's defaults are the CPU experiment of scripts/pretrain_cpu.sh.
+# PT_ACCUMULATE, PT_LR, ENCODER, PORT, APP, PY. The full profile's defaults are the CPU experiment of
+# scripts/pretrain_cpu.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

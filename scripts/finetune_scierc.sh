@@ -76,19 +76,16 @@ if [[ "$TUNE_TAG_DECODER" == 1 && ! -f "$RESULTS/tag_decoder.json" ]]; then
     "$PY" scripts/tune_threshold.py "${bests[@]}" --dev "$DATA/dev.json" --field tag_decoder \
         --out "$RESULTS/tag_decoder.json" --write
 fi
-# The document type vote (DOCUMENT_TYPE_VOTE=1, the adopted setting): switched on in each seed's best/
-# checkpoint (seeds may run one per process), its dev score recorded in doc_vote.json. DOCUMENT_TYPE_VOTE=0
-# tests the model's own per-mention types.
+
 for seed in $SEEDS; do
     run=runs/scierc-$NAME-seed$seed
+    # The document type vote (DOCUMENT_TYPE_VOTE=1, the adopted setting): switched on in this seed's best/
+    # checkpoint (seeds may run one per process), its dev score recorded in doc_vote.json.
+    # DOCUMENT_TYPE_VOTE=0 tests the model's own per-mention types.
     if [[ "$DOCUMENT_TYPE_VOTE" == 1 && ! -f "$run/doc_vote.json" ]]; then
         "$PY" scripts/tune_threshold.py "$run/best" --dev "$DATA/dev.json" --field document_type_vote \
             --grid on --out "$run/doc_vote.json" --write
     fi
-done
-
-for seed in $SEEDS; do
-    run=runs/scierc-$NAME-seed$seed
     if [[ ! -f "$run/test/metrics.json" ]]; then
         $ENPAR evaluate "$run/best" "$DATA/test.json" --out "$run/test" >/dev/null
     fi

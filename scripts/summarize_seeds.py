@@ -27,28 +27,17 @@ from enpar.metrics import SYMMETRIC_MODES
 CONVENTIONS = (("Entity", "entity"), ("Relation", "relation"), ("Relation (exactly)", "relation_strict"))
 
 
-def micro_f1(report: dict, source: Path) -> dict[str, float]:
-    """The three micro F1 scores (%) of the one system in an `enpar score` / `enpar evaluate` report."""
+def percent_f1(scores: dict) -> dict[str, float]:
+    """The three micro F1 scores (%) of an `enpar.metrics.score` result."""
+    return {c: 100 * scores[c]["micro"]["f1"] for _, c in CONVENTIONS}
+
+
+def report_f1(report: dict, source: Path) -> dict[str, float]:
+    """percent_f1 of the one system in an `enpar score` / `enpar evaluate` report."""
     try:
-        scores = next(iter(report["systems"].values()))["scores"]
-        return {c: 100 * scores[c]["micro"]["f1"] for _, c in CONVENTIONS}
+        return percent_f1(next(iter(report["systems"].values()))["scores"])
     except (KeyError, StopIteration, TypeError) as err:
         raise SystemExit(f"{source}: not a metrics report (missing {err})") from None
-
-
-def rescore(gold: Path, predictions: Path, symmetric: str) -> dict[str, float]:
-    """Micro F1 (%) as `enpar score GOLD PREDICTIONS --symmetric S` gives it (the dataset's labels)."""
-    from enpar.datasets import symmetric_labels_for
-    from enpar.metrics import score
-    from enpar.readers import read_dataset
-
-    scores = score(
-        read_dataset(gold),
-        read_dataset(predictions),
-        symmetric=symmetric,
-        symmetric_labels=symmetric_labels_for(gold),
-    )
-    return {c: 100 * scores[c]["micro"]["f1"] for _, c in CONVENTIONS}
 
 
 def summarize(rows: dict[str, dict[str, float]]) -> dict:
@@ -75,16 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore and args.gold is None:
         parser.error("--rescore needs --gold")
 
+    if args.rescore:  # read once, scored against every seed
+        from enpar.datasets import symmetric_labels_for
+        from enpar.metrics import score
+        from enpar.readers import read_dataset
+
+        gold, labels = read_dataset(args.gold), symmetric_labels_for(args.gold)
     rows = {}
     for seed in args.seeds:
-        folder = args.results / f"seed{seed}"
-        source = folder / (args.rescore or args.metrics)
+        source = args.results / f"seed{seed}" / (args.rescore or args.metrics)
         if not source.is_file():
             raise SystemExit(f"{source}: no such file (seed {seed})")
         if args.rescore:
-            rows[seed] = rescore(args.gold, source, args.symmetric)
+            scores = score(gold, read_dataset(source), symmetric=args.symmetric, symmetric_labels=labels)
+            rows[seed] = percent_f1(scores)
         else:
-            rows[seed] = micro_f1(json.loads(source.read_text()), source)
+            rows[seed] = report_f1(json.loads(source.read_text()), source)
     summary = summarize(rows)
     if args.rescore:
         summary["source"] = {"predictions": args.rescore, "gold": str(args.gold), "symmetric": args.symmetric}
