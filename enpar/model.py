@@ -17,7 +17,7 @@ FF(i -> o) = Linear -> gelu -> LayerNorm(eps 1e-12) -> Dropout, Linear weights N
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -483,17 +483,8 @@ class JointModel(nn.Module):
         n_sent = words.shape[0]
         tag_logits = self.tagger(words)  # (B, N, 6)
         gold = batch.gold
-        pred_tags = tag_logits.detach().float()
-        pred_tags[..., PAD_ID] = -math.inf
-        if gold is None and self.config.tag_outside_bias:  # prediction's threshold; training decodes plainly
-            pred_tags[..., O_ID] += self.config.tag_outside_bias
         lengths = batch.lengths
-        if self.config.tag_decoder == "viterbi":  # on the host: the chunker and the decoder are Python
-            rows = pred_tags.tolist()
-            learned = self.crf.decode_scores() if self.crf is not None else {}
-            pred_ids = [viterbi(rows[b][: lengths[b]], **learned) for b in range(n_sent)]
-        else:
-            pred_ids = pred_tags.argmax(-1).tolist()  # (B, N)
+        pred_ids = self.tag_ids(tag_logits, lengths, predicting=gold is None)
 
         # entity candidates: per sentence a list of spans (a dict keeps them unique and ordered)
         cfg = self.config
@@ -516,8 +507,7 @@ class JointModel(nn.Module):
         span_rows = [(b, st, ed) for b in range(n_sent) for st, ed in cand[b]]
         device = words.device
         spans_t = torch.tensor(span_rows, dtype=torch.long, device=device).reshape(-1, 3)  # (S, 3)
-        ent_vecs = self.encoder.entities(words, spans_t)  # (S, 192)
-        entity_logits = self.entity_head(self._entity_features(words, spans_t, ent_vecs))  # (S, n_ent)
+        ent_vecs, entity_logits = self.entity_scores(words, spans_t)
         # prediction applies the decision threshold; training's candidates use the plain argmax
         ent_pred = self.entity_labels(entity_logits, 0.0 if gold is not None else None)
 
@@ -531,12 +521,8 @@ class JointModel(nn.Module):
         pair_labels: list[int] = []
         for b in range(n_sent):
             use_gold = gold is not None and gold_entities is not None and gold_entities[b]
-            ents = sorted(gold[b].entities) if use_gold else sorted(predicted_entities[b])  # type: ignore[index]
-            pairs: dict[tuple[Span, Span], int] = {}
-            for i, e1 in enumerate(ents):
-                for e2 in ents[i + 1 :]:
-                    if e1[0] < e2[0]:
-                        pairs[(e1, e2)] = 0
+            ents = gold[b].entities if use_gold else predicted_entities[b]  # type: ignore[index]
+            pairs = dict.fromkeys(ordered_pairs(ents), 0)
             if gold is not None:
                 pairs.update(gold[b].pairs)
                 pairs = {p: gold[b].pairs.get(p, 0) for p in pairs}
@@ -544,16 +530,7 @@ class JointModel(nn.Module):
                 pair_rows.append((row_of[(b, *e1)], row_of[(b, *e2)]))
                 pair_labels.append(label)
         pairs_t = torch.tensor(pair_rows, dtype=torch.long, device=device).reshape(-1, 2)  # (P, 2)
-        lengths_t = torch.tensor(lengths, dtype=torch.long, device=device)
-        pair_vecs = self.encoder.pairs(
-            words,
-            lengths_t,
-            spans_t[pairs_t[:, 0]],
-            spans_t[pairs_t[:, 1]],
-            ent_vecs[pairs_t[:, 0]],
-            ent_vecs[pairs_t[:, 1]],
-        )  # (P, 256)
-        relation_logits = self.relation_head(self._relation_features(pair_vecs, entity_logits, pairs_t))
+        relation_logits = self.relation_scores(words, lengths, spans_t, ent_vecs, entity_logits, pairs_t)
         out = JointOutput(tag_logits, spans_t, entity_logits, pairs_t, relation_logits, n_sent)
         if gold is not None:
             tag_gold = batch.tag_ids  # (B, N), PAD where there is no word
@@ -572,6 +549,42 @@ class JointModel(nn.Module):
             )
             out.loss = out.tag_loss + out.entity_loss + out.relation_loss  # unweighted sum (spec 4.1)
         return out
+
+    # The stages of forward, public so that an ensemble (enpar.ensemble) can average between them.
+    def tag_ids(self, tag_logits: Tensor, lengths: Sequence[int], *, predicting: bool) -> list[list[int]]:
+        """Tag ids per word (B, N) from the tagger's scores: the argmax or the Viterbi path
+        (`tag_decoder`); `predicting` adds the `tag_outside_bias` threshold (training decodes plainly)."""
+        scores = tag_logits.detach().float().clone()
+        scores[..., PAD_ID] = -math.inf
+        if predicting and self.config.tag_outside_bias:
+            scores[..., O_ID] += self.config.tag_outside_bias
+        if self.config.tag_decoder == "viterbi":  # on the host: the chunker and the decoder are Python
+            rows = scores.tolist()
+            learned = self.crf.decode_scores() if self.crf is not None else {}
+            return [viterbi(rows[b][: lengths[b]], **learned) for b in range(len(lengths))]
+        return scores.argmax(-1).tolist()
+
+    def entity_scores(self, words: Tensor, spans: Tensor) -> tuple[Tensor, Tensor]:
+        """The entity vectors (S, 192) and entity-head logits (S, n_entity_labels) of spans (S, 3)."""
+        ent_vecs = self.encoder.entities(words, spans)
+        return ent_vecs, self.entity_head(self._entity_features(words, spans, ent_vecs))
+
+    def relation_scores(
+        self,
+        words: Tensor,
+        lengths: Sequence[int],
+        spans: Tensor,
+        ent_vecs: Tensor,
+        entity_logits: Tensor,
+        pairs: Tensor,
+    ) -> Tensor:
+        """Relation-head logits (P, n_relation_labels) of pairs (P, 2), rows of spans / ent_vecs."""
+        lengths_t = torch.tensor(list(lengths), dtype=torch.long, device=words.device)
+        left, right = pairs[:, 0], pairs[:, 1]
+        pair_vecs = self.encoder.pairs(
+            words, lengths_t, spans[left], spans[right], ent_vecs[left], ent_vecs[right]
+        )  # (P, 256)
+        return self.relation_head(self._relation_features(pair_vecs, entity_logits, pairs))
 
     def set_thresholds(self, **values: float | str | None) -> None:
         """Change prediction settings (THRESHOLDS: entity_none_bias, tag_outside_bias, tag_decoder,
@@ -658,6 +671,13 @@ class JointModel(nn.Module):
             head, tail = (typed[li], typed[ri]) if direction == ">" else (typed[ri], typed[li])
             result[spans[li][0]][1].append(Relation(head, tail, rtype))
         return result
+
+
+def ordered_pairs(entities: Iterable[Span]) -> list[tuple[Span, Span]]:
+    """The relation candidates among entity spans: every pair ordered by start (spans with the same start
+    never pair), in sorted order."""
+    ents = sorted(entities)
+    return [(e1, e2) for i, e1 in enumerate(ents) for e2 in ents[i + 1 :] if e1[0] < e2[0]]
 
 
 def enumerate_spans(n_words: int, max_width: int) -> list[Span]:

@@ -99,18 +99,50 @@ class Predictor:
     ) -> Predictor:
         """entity_none_bias, tag_outside_bias, tag_decoder, relation_none_bias, document_type_vote: override
         the checkpoint's decision settings (ModelConfig)."""
-        from enpar.checkpoint import load_joint_model
-
-        model, ckpt = load_joint_model(path)
-        model.set_thresholds(
+        return cls.from_checkpoints(
+            [path],
+            device=device,
+            batch_size=batch_size,
             entity_none_bias=entity_none_bias,
             tag_outside_bias=tag_outside_bias,
             tag_decoder=tag_decoder,
             relation_none_bias=relation_none_bias,
             document_type_vote=document_type_vote,
         )
-        predictor = cls(model, ckpt.tokenizer(), device=device, batch_size=batch_size)
-        predictor.checkpoint_config = ckpt.config
+
+    @classmethod
+    def from_checkpoints(
+        cls,
+        paths: Sequence[str | Path],
+        *,
+        device: torch.device | str | None = None,
+        batch_size: int = 32,
+        **thresholds: float | str | bool | None,
+    ) -> Predictor:
+        """One checkpoint, or several read as one model (enpar.ensemble: probabilities averaged at each
+        stage; the first checkpoint's decision settings, after the overrides in `thresholds`). Several must
+        share the tokenizer, the label sets and how sentences are read (context_words, max_pieces)."""
+        from enpar.checkpoint import CheckpointError, load_joint_model
+        from enpar.ensemble import Ensemble
+
+        if not paths:
+            raise ValueError("no checkpoint given")
+        loaded = [load_joint_model(p) for p in paths]
+        (lead, lead_ckpt), tokenizer = loaded[0], loaded[0][1].tokenizer()
+        for path, (model, ckpt) in zip(paths[1:], loaded[1:], strict=True):
+            for field in ("context_words", "max_pieces"):
+                if getattr(model.config, field) != getattr(lead.config, field):
+                    raise CheckpointError(
+                        path, f"{field} differs from {paths[0]}'s; an ensemble reads one input"
+                    )
+            if model.labels != lead.labels:
+                raise CheckpointError(path, f"its labels differ from {paths[0]}'s")
+            if ckpt.tokenizer().get_vocab() != tokenizer.get_vocab():
+                raise CheckpointError(path, f"its tokenizer differs from {paths[0]}'s")
+        model: Any = lead if len(loaded) == 1 else Ensemble([m for m, _ in loaded])
+        model.set_thresholds(**thresholds)
+        predictor = cls(model, tokenizer, device=device, batch_size=batch_size)
+        predictor.checkpoint_config = lead_ckpt.config
         return predictor
 
     @property

@@ -1,4 +1,5 @@
-"""`enpar evaluate CKPT DATA --out DIR`: predictions.jsonl, metrics.json and a live progress.json."""
+"""`enpar evaluate CKPT [CKPT ...] DATA --out DIR`: predictions.jsonl, metrics.json and a live progress.json.
+Several checkpoints are read as one model (enpar.ensemble)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,20 @@ from typing import Any
 from enpar.commands._common import add_threshold_arguments, threshold_overrides
 from enpar.config import THRESHOLDS
 
-HELP = "Predict a dataset with a fine-tuned checkpoint and score it (predictions.jsonl, metrics.json)."
+HELP = (
+    "Predict a dataset with a fine-tuned checkpoint (or an ensemble of several) and score it "
+    "(predictions.jsonl, metrics.json)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "checkpoint", type=Path, metavar="CKPT", help="fine-tuned checkpoint folder (e.g. RUN/best)"
+        "checkpoints",
+        type=Path,
+        nargs="+",
+        metavar="CKPT",
+        help="fine-tuned checkpoint folder (e.g. RUN/best); several: an ensemble, their probabilities "
+        "averaged at each stage, decoded with the first one's settings",
     )
     parser.add_argument(
         "data", type=Path, metavar="DATA", help="gold data file (any format enpar.readers reads)"
@@ -60,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     progress_path = out / "progress.json"
     _write_json(progress_path, {"done": 0, "total": len(gold), "stage": "predict"})
-    predictor = Predictor.from_checkpoint(
-        args.checkpoint,
+    predictor = Predictor.from_checkpoints(
+        args.checkpoints,
         device=args.device,
         batch_size=args.batch_size,
         **threshold_overrides(args),
@@ -91,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     )
     rep.setdefault("source", {}).update(
         {
-            "checkpoint": str(Path(args.checkpoint).resolve()),
+            # "checkpoint" names a single model's evaluation (the app attributes folders by it)
+            **({"checkpoint": str(args.checkpoints[0].resolve())} if len(args.checkpoints) == 1 else {}),
+            "checkpoints": [str(c.resolve()) for c in args.checkpoints],
             "data": str(Path(args.data).resolve()),
             **{name: getattr(predictor.model.config, name) for name in THRESHOLDS},
         }
