@@ -177,6 +177,10 @@ class FinetuneConfig(JsonConfig):
     # raw weights' dev scores are logged beside it ("dev_raw") for a paired comparison.
     ema_decay: float = 0.0
     bf16: bool = True  # autocast on GPU; ignored on CPU
+    # Distillation (not in the paper; enpar.distill): a teacher targets file and the weight w of its soft
+    # cross-entropy, the loss being (1 - w) x the gold loss + w x that. None / 0 = off.
+    teacher: str | None = None
+    distill_weight: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,16 @@ def build_labels(*datasets: Iterable[Sentence]) -> Labels:
 
 
 @dataclass(frozen=True)
+class SoftTargets:
+    """A teacher's distributions for one sentence (enpar.distill): per word over TAGS, per span over the
+    entity labels, per start-ordered span pair over the relation labels (label order of Labels)."""
+
+    tags: tuple[tuple[float, ...], ...]
+    entities: dict[Span, tuple[float, ...]]
+    pairs: dict[tuple[Span, Span], tuple[float, ...]]
+
+
+@dataclass(frozen=True)
 class Gold:
     """A sentence's training targets: tags, typed spans and labelled start-ordered span pairs."""
 
@@ -67,6 +77,7 @@ class Gold:
     tag_spans: tuple[Span, ...]  # what the tags encode (non-overlapping)
     entities: dict[Span, int]  # every gold span -> entity label index
     pairs: dict[tuple[Span, Span], int]  # (left, right) -> relation label index
+    soft: SoftTargets | None = None  # a teacher's distributions, for distillation (FinetuneConfig.teacher)
 
 
 def gold_for(sent: Sentence, labels: Labels) -> Gold:

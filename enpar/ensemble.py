@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +20,7 @@ from enpar.config import Labels, ModelConfig
 from enpar.data import Batch
 from enpar.model import JointModel, JointOutput, enumerate_spans, ordered_pairs
 from enpar.schema import Entity, Relation
-from enpar.tagging import spans_from_ids
+from enpar.tagging import Span, spans_from_ids
 
 
 def mean_log_probs(logits: Sequence[Tensor]) -> Tensor:
@@ -47,7 +47,7 @@ class Ensemble(nn.Module):
 
     @property
     def lead(self) -> JointModel:
-        return self.members[0]  # type: ignore[return-value]
+        return cast(JointModel, self.members[0])
 
     @property
     def config(self) -> ModelConfig:
@@ -63,45 +63,60 @@ class Ensemble(nn.Module):
 
     def set_thresholds(self, **values: float | str | None) -> None:
         for m in self.members:
-            m.set_thresholds(**values)  # type: ignore[operator]
+            cast(JointModel, m).set_thresholds(**values)
 
     def forward(self, batch: Batch) -> JointOutput:
         if batch.gold is not None:
-            raise ValueError("an ensemble only predicts; train its members one by one")
-        lead, members = self.lead, list(self.members)
-        words = [m.encoder.encode_batch(batch) for m in members]  # type: ignore[union-attr]
+            raise ValueError("an ensemble only predicts; train its members one by one (or use teach)")
+        return self._run(batch, teach=False)
+
+    def teach(self, batch: Batch) -> JointOutput:
+        """A teacher's view of a batch with gold (enpar.distill): the distributions over the predicted
+        spans and the gold ones, and over every start-ordered pair of them plus the gold pairs (not only
+        the pairs of predicted entities), so a student's likely candidates all have a target."""
+        if batch.gold is None:
+            raise ValueError("teach needs a batch with gold (collate(..., with_gold=True))")
+        return self._run(batch, teach=True)
+
+    def _run(self, batch: Batch, *, teach: bool) -> JointOutput:
+        lead, members = self.lead, cast(list[JointModel], list(self.members))
+        gold = batch.gold or []
+        words = [m.encoder.encode_batch(batch) for m in members]
         tag_logits = mean_log_probs([m.tagger(w) for m, w in zip(members, words, strict=True)])
         lengths = batch.lengths
         pred_ids = lead.tag_ids(tag_logits, lengths, predicting=True)
-        span_rows = [
-            (b, st, ed)
-            for b, n in enumerate(lengths)
-            for st, ed in dict.fromkeys(
-                spans_from_ids(pred_ids[b][:n]) + enumerate_spans(n, self.config.span_candidates)
-            )
-        ]
-        spans = torch.tensor(span_rows, dtype=torch.long, device=words[0].device).reshape(-1, 3)
-        scored = [m.entity_scores(w, spans) for m, w in zip(members, words, strict=True)]  # type: ignore[operator]
+        cand: list[list[Span]] = []
+        for b, n in enumerate(lengths):
+            spans = spans_from_ids(pred_ids[b][:n]) + enumerate_spans(n, self.config.span_candidates)
+            cand.append(list(dict.fromkeys(spans + (list(gold[b].entities) if teach else []))))
+        span_rows = [(b, st, ed) for b, spans in enumerate(cand) for st, ed in spans]
+        spans_t = torch.tensor(span_rows, dtype=torch.long, device=words[0].device).reshape(-1, 3)
+        scored = [m.entity_scores(w, spans_t) for m, w in zip(members, words, strict=True)]
         entity_logits = mean_log_probs([logits for _, logits in scored])
 
+        if teach:
+            pairs_of = [
+                list(dict.fromkeys(ordered_pairs(spans) + list(gold[b].pairs)))
+                for b, spans in enumerate(cand)
+            ]
+        else:
+            entities: list[list[Span]] = [[] for _ in lengths]
+            for (b, st, ed), label in zip(span_rows, lead.entity_labels(entity_logits), strict=True):
+                if label != 0:
+                    entities[b].append((st, ed))
+            pairs_of = [ordered_pairs(ents) for ents in entities]
         row_of = {row: i for i, row in enumerate(span_rows)}
-        entities: list[list[tuple[int, int]]] = [[] for _ in lengths]
-        for (b, st, ed), label in zip(span_rows, lead.entity_labels(entity_logits), strict=True):
-            if label != 0:
-                entities[b].append((st, ed))
         pair_rows = [
-            (row_of[(b, *e1)], row_of[(b, *e2)])
-            for b in range(len(lengths))
-            for e1, e2 in ordered_pairs(entities[b])
+            (row_of[(b, *e1)], row_of[(b, *e2)]) for b, pairs in enumerate(pairs_of) for e1, e2 in pairs
         ]
-        pairs = torch.tensor(pair_rows, dtype=torch.long, device=spans.device).reshape(-1, 2)
+        pairs_t = torch.tensor(pair_rows, dtype=torch.long, device=spans_t.device).reshape(-1, 2)
         relation_logits = mean_log_probs(
             [
-                m.relation_scores(w, lengths, spans, vecs, logits, pairs)  # type: ignore[operator]
+                m.relation_scores(w, lengths, spans_t, vecs, logits, pairs_t)
                 for m, w, (vecs, logits) in zip(members, words, scored, strict=True)
             ]
         )
-        return JointOutput(tag_logits, spans, entity_logits, pairs, relation_logits, len(lengths))
+        return JointOutput(tag_logits, spans_t, entity_logits, pairs_t, relation_logits, len(lengths))
 
     def decode(self, out: JointOutput) -> list[tuple[list[Entity], list[Relation]]]:
         return self.lead.decode(out)

@@ -36,6 +36,7 @@ from enpar.data import (
     make_examples,
     target_coverage,
 )
+from enpar.distill import attach_targets, read_targets
 from enpar.encoding import load_tokenizer, max_pieces
 from enpar.model import JointModel
 from enpar.predict import run_inference
@@ -234,6 +235,12 @@ def finetune(
     context = model_config.context_words
     train_ex = make_examples(list(train), tokenizer, labels, context_words=context)
     dev_ex = make_examples(list(dev), tokenizer, labels, context_words=context)
+    if config.teacher:  # every training sentence carries the teacher's distributions (Gold.soft)
+        if not 0.0 < config.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in (0, 1] with a teacher, not {config.distill_weight}")
+        train_ex = attach_targets(train_ex, read_targets(config.teacher, labels), config.teacher)
+    elif config.distill_weight:
+        raise ValueError("distill_weight needs a teacher targets file (teacher=FILE)")
 
     optimizer = build_optimizer(model, config)
     total, warmup = schedule_steps(
@@ -307,14 +314,18 @@ def finetune(
         ddp_model.train()
         started = time.perf_counter()
         loss_sum, loss_n = 0.0, 0
-        parts = {"tag": 0.0, "entity": 0.0, "relation": 0.0}
+        parts = {"tag": 0.0, "entity": 0.0, "relation": 0.0, **({"distill": 0.0} if config.teacher else {})}
         bar = _bar(len(batches), f"epoch {epoch + 1}", show_progress and is_main(), position=1, leave=False)
         for idx in batches:
             share = idx[rank() :: world_size()] or idx[:1]  # every rank steps, even on a short last batch
             batch = collate([train_ex[i] for i in share], specials).to(device)
             with autocast(device, config.bf16):
                 output = ddp_model(batch, [coins_tags[i] for i in share], [coins_ents[i] for i in share])
-            output.loss.backward()
+            loss = output.loss
+            if output.distill_loss is not None:
+                loss = (1.0 - config.distill_weight) * loss + config.distill_weight * output.distill_loss
+                parts["distill"] += float(output.distill_loss.detach())
+            loss.backward()
             clip_gradients(params, config.grad_clip)
             optimizer.step()
             scheduler.step()
@@ -324,7 +335,7 @@ def finetune(
             meta["step"] += 1
             loss_sum += float(output.loss.detach())
             loss_n += 1
-            for name in parts:
+            for name in ("tag", "entity", "relation"):
                 parts[name] += float(getattr(output, f"{name}_loss").detach())
             if bar is not None:
                 bar.update(1)

@@ -40,7 +40,7 @@ from enpar.schema import Entity, Relation
 from enpar.tagging import O_ID, PAD_ID, TAGS, spans_from_ids, viterbi
 
 if TYPE_CHECKING:
-    from enpar.data import Batch
+    from enpar.data import Batch, SoftTargets
 
 Span = tuple[int, int]
 # entity_boundary: width embeddings of 25 dims (SpERT's size); spans of 16 words or more share the last one
@@ -428,6 +428,9 @@ class JointOutput:
     tag_loss: Tensor | None = None
     entity_loss: Tensor | None = None
     relation_loss: Tensor | None = None
+    # set iff the gold carries a teacher's distributions (Gold.soft): the soft cross-entropy of the tags, the
+    # entity candidates and the pair candidates that have one, summed like `loss`
+    distill_loss: Tensor | None = None
 
 
 class JointModel(nn.Module):
@@ -519,6 +522,7 @@ class JointModel(nn.Module):
                 predicted_entities[b].append((st, ed))
         pair_rows: list[tuple[int, int]] = []
         pair_labels: list[int] = []
+        pair_keys: list[tuple[int, Span, Span]] = []  # (sentence, left, right) per row of pair_rows
         for b in range(n_sent):
             use_gold = gold is not None and gold_entities is not None and gold_entities[b]
             ents = gold[b].entities if use_gold else predicted_entities[b]  # type: ignore[index]
@@ -529,6 +533,7 @@ class JointModel(nn.Module):
             for (e1, e2), label in pairs.items():
                 pair_rows.append((row_of[(b, *e1)], row_of[(b, *e2)]))
                 pair_labels.append(label)
+                pair_keys.append((b, e1, e2))
         pairs_t = torch.tensor(pair_rows, dtype=torch.long, device=device).reshape(-1, 2)  # (P, 2)
         relation_logits = self.relation_scores(words, lengths, spans_t, ent_vecs, entity_logits, pairs_t)
         out = JointOutput(tag_logits, spans_t, entity_logits, pairs_t, relation_logits, n_sent)
@@ -548,7 +553,41 @@ class JointModel(nn.Module):
                 relation_logits, torch.tensor(pair_labels, dtype=torch.long, device=device)
             )
             out.loss = out.tag_loss + out.entity_loss + out.relation_loss  # unweighted sum (spec 4.1)
+            soft = [g.soft for g in gold]
+            if any(s is not None for s in soft):
+                out.distill_loss = self._distill_loss(out, soft, lengths, span_rows, pair_keys)
         return out
+
+    def _distill_loss(
+        self,
+        out: JointOutput,
+        soft: list[SoftTargets | None],
+        lengths: list[int],
+        span_rows: list[tuple[int, int, int]],
+        pair_keys: list[tuple[int, Span, Span]],
+    ) -> Tensor:
+        """Soft cross-entropy against the teacher: every word's tags, plus the entity and pair candidates
+        the teacher scored (others, e.g. the student's own odd spans, have the gold loss only)."""
+        device = out.tag_logits.device
+        tag_target = torch.zeros(out.tag_logits.shape, dtype=torch.float32, device=device)
+        for b, s in enumerate(soft):
+            if s is not None:
+                tag_target[b, : lengths[b]] = torch.tensor(s.tags, dtype=torch.float32, device=device)
+        words = tag_target.sum(-1) > 0
+        ent_rows, ent_target, rel_rows, rel_target = [], [], [], []
+        for i, (b, st, ed) in enumerate(span_rows):
+            if (s := soft[b]) is not None and (st, ed) in s.entities:
+                ent_rows.append(i)
+                ent_target.append(s.entities[(st, ed)])
+        for i, (b, e1, e2) in enumerate(pair_keys):
+            if (s := soft[b]) is not None and (e1, e2) in s.pairs:
+                rel_rows.append(i)
+                rel_target.append(s.pairs[(e1, e2)])
+        return (
+            _soft_ce(out.tag_logits[words], tag_target[words])
+            + _soft_ce(out.entity_logits[ent_rows], torch.tensor(ent_target, device=device))
+            + _soft_ce(out.relation_logits[rel_rows], torch.tensor(rel_target, device=device))
+        )
 
     # The stages of forward, public so that an ensemble (enpar.ensemble) can average between them.
     def tag_ids(self, tag_logits: Tensor, lengths: Sequence[int], *, predicting: bool) -> list[list[int]]:
@@ -702,6 +741,13 @@ def _argmax_with_none_bias(logits: Tensor, bias: float) -> list[int]:
         scores = scores.clone()
         scores[:, 0] += bias
     return scores.argmax(-1).tolist() if scores.shape[0] else []
+
+
+def _soft_ce(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean cross-entropy against target distributions (rows); none gives an exact 0 that touches the head."""
+    if target.numel() == 0:
+        return logits.float().sum() * 0.0
+    return -(target.float() * logits.float().log_softmax(-1)).sum(-1).mean()
 
 
 def _mean_ce(logits: Tensor, target: Tensor) -> Tensor:
