@@ -67,6 +67,7 @@ class SoftTargets:
     tags: tuple[tuple[float, ...], ...]
     entities: dict[Span, tuple[float, ...]]
     pairs: dict[tuple[Span, Span], tuple[float, ...]]
+    temperature: float = 1.0  # the teacher's logits were divided by it; the student's soft loss does the same
 
 
 @dataclass(frozen=True)

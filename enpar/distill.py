@@ -2,7 +2,8 @@
 sentences to a targets file; a student fine-tuned with `teacher=FILE` and `distill_weight=w` learns from
 (1 - w) x the gold loss + w x the soft cross-entropy against them (JointModel._distill_loss).
 
-Targets file (JSON lines): a header {"format", "version", "labels", "tags", "teachers", "data"}, then one
+Targets file (JSON lines): a header {"format", "version", "labels", "tags", "temperature", "teachers",
+"data"}, then one
 line per sentence {"id", "tags": [[p per TAGS] per word], "entities": [[start, end, [p per entity label]]],
 "pairs": [[[start, end], [start, end], [p per relation label]]]}.
 """
@@ -36,17 +37,18 @@ def teacher_targets(
     *,
     device: torch.device,
     batch_size: int = 32,
+    temperature: float = 1.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SoftTargets]:
-    """The teacher's distributions for examples with gold (Ensemble.teach), aligned with them. The tag
-    distributions leave out PAD (renormalised over the real tags)."""
+    """The teacher's distributions at `temperature` for examples with gold (Ensemble.teach), aligned with
+    them. The tag distributions leave out PAD (renormalised over the real tags)."""
     teacher.eval()
     out: list[SoftTargets | None] = [None] * len(examples)
     done = 0
     with torch.inference_mode(), autocast(device, True):
         for idx in length_sorted_batches([len(ex) for ex in examples], batch_size):
             batch = collate([examples[i] for i in idx], specials, with_gold=True).to(device)
-            res = teacher.teach(batch)
+            res = teacher.teach(batch, temperature)
             tags = res.tag_logits.float().exp()
             tags[..., PAD_ID] = 0.0
             tags = (tags / tags.sum(-1, keepdim=True)).tolist()
@@ -61,7 +63,9 @@ def teacher_targets(
                 per[b][1][((ls, le), (rs, re_))] = _rounded(probs)
             for b, i in enumerate(idx):
                 n = batch.lengths[b]
-                out[i] = SoftTargets(tuple(_rounded(p) for p in tags[b][:n]), per[b][0], per[b][1])
+                out[i] = SoftTargets(
+                    tuple(_rounded(p) for p in tags[b][:n]), per[b][0], per[b][1], temperature
+                )
             done += len(idx)
             if progress:
                 progress(done, len(examples))
@@ -82,11 +86,15 @@ def write_targets(
     data: str = "",
 ) -> None:
     path = Path(path)
+    temps = {t.temperature for t in targets}
+    if len(temps) > 1:
+        raise ValueError(f"targets of several temperatures: {sorted(temps)}")
     header = {
         "format": FORMAT,
         "version": VERSION,
         "labels": labels.to_dict(),
         "tags": list(TAGS),
+        "temperature": temps.pop() if temps else 1.0,
         "teachers": list(teachers),
         "data": data,
     }
@@ -119,6 +127,9 @@ def read_targets(path: str | Path, labels: Labels) -> dict[str, SoftTargets]:
         raise DataError(f"not a {FORMAT} file of version {VERSION}", path=path, line=1, field="format")
     if header.get("labels") != labels.to_dict() or header.get("tags") != list(TAGS):
         raise DataError("the teacher's labels differ from this run's", path=path, line=1, field="labels")
+    temperature = header.get("temperature", 1.0)
+    if not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise DataError(f"not a positive number: {temperature!r}", path=path, line=1, field="temperature")
     sizes = {"tags": len(TAGS), "entities": len(labels.entity), "pairs": len(labels.relation)}
     out: dict[str, SoftTargets] = {}
     for n, text in enumerate(lines[1:], start=2):
@@ -137,7 +148,7 @@ def read_targets(path: str | Path, labels: Labels) -> dict[str, SoftTargets]:
             raise DataError(f"malformed teacher targets: {exc}", path=path, line=n) from None
         if sid in out:
             raise DataError(f"sentence {sid!r} appears twice", path=path, line=n, field="id")
-        out[sid] = SoftTargets(tags, ents, pairs)
+        out[sid] = SoftTargets(tags, ents, pairs, float(temperature))
     return out
 
 

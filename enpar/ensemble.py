@@ -70,21 +70,25 @@ class Ensemble(nn.Module):
             raise ValueError("an ensemble only predicts; train its members one by one (or use teach)")
         return self._run(batch, teach=False)
 
-    def teach(self, batch: Batch) -> JointOutput:
+    def teach(self, batch: Batch, temperature: float = 1.0) -> JointOutput:
         """A teacher's view of a batch with gold (enpar.distill): the distributions over the predicted
         spans and the gold ones, and over every start-ordered pair of them plus the gold pairs (not only
-        the pairs of predicted entities), so a student's likely candidates all have a target."""
+        the pairs of predicted entities), so a student's likely candidates all have a target. The returned
+        distributions are the members' softmax(logits / temperature), averaged; the spans are still
+        decoded at temperature 1."""
         if batch.gold is None:
             raise ValueError("teach needs a batch with gold (collate(..., with_gold=True))")
-        return self._run(batch, teach=True)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, not {temperature}")
+        return self._run(batch, teach=True, temperature=temperature)
 
-    def _run(self, batch: Batch, *, teach: bool) -> JointOutput:
+    def _run(self, batch: Batch, *, teach: bool, temperature: float = 1.0) -> JointOutput:
         lead, members = self.lead, cast(list[JointModel], list(self.members))
         gold = batch.gold or []
         words = [m.encoder.encode_batch(batch) for m in members]
-        tag_logits = mean_log_probs([m.tagger(w) for m, w in zip(members, words, strict=True)])
+        member_tags = [m.tagger(w) for m, w in zip(members, words, strict=True)]
         lengths = batch.lengths
-        pred_ids = lead.tag_ids(tag_logits, lengths, predicting=True)
+        pred_ids = lead.tag_ids(mean_log_probs(member_tags), lengths, predicting=True)
         cand: list[list[Span]] = []
         for b, n in enumerate(lengths):
             spans = spans_from_ids(pred_ids[b][:n]) + enumerate_spans(n, self.config.span_candidates)
@@ -92,7 +96,7 @@ class Ensemble(nn.Module):
         span_rows = [(b, st, ed) for b, spans in enumerate(cand) for st, ed in spans]
         spans_t = torch.tensor(span_rows, dtype=torch.long, device=words[0].device).reshape(-1, 3)
         scored = [m.entity_scores(w, spans_t) for m, w in zip(members, words, strict=True)]
-        entity_logits = mean_log_probs([logits for _, logits in scored])
+        entity_logits = mean_log_probs([logits for _, logits in scored])  # the decisions: temperature 1
 
         if teach:
             pairs_of = [
@@ -110,13 +114,22 @@ class Ensemble(nn.Module):
             (row_of[(b, *e1)], row_of[(b, *e2)]) for b, pairs in enumerate(pairs_of) for e1, e2 in pairs
         ]
         pairs_t = torch.tensor(pair_rows, dtype=torch.long, device=spans_t.device).reshape(-1, 2)
-        relation_logits = mean_log_probs(
-            [
-                m.relation_scores(w, lengths, spans_t, vecs, logits, pairs_t)
-                for m, w, (vecs, logits) in zip(members, words, scored, strict=True)
-            ]
+        member_relations = [
+            m.relation_scores(w, lengths, spans_t, vecs, logits, pairs_t)
+            for m, w, (vecs, logits) in zip(members, words, scored, strict=True)
+        ]
+
+        def averaged(logits: list[Tensor]) -> Tensor:
+            return mean_log_probs([x.float() / temperature for x in logits])
+
+        return JointOutput(
+            averaged(member_tags),
+            spans_t,
+            averaged([logits for _, logits in scored]) if temperature != 1.0 else entity_logits,
+            pairs_t,
+            averaged(member_relations),
+            len(lengths),
         )
-        return JointOutput(tag_logits, spans_t, entity_logits, pairs_t, relation_logits, len(lengths))
 
     def decode(self, out: JointOutput) -> list[tuple[list[Entity], list[Relation]]]:
         return self.lead.decode(out)

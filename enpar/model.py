@@ -568,6 +568,10 @@ class JointModel(nn.Module):
     ) -> Tensor:
         """Soft cross-entropy against the teacher: every word's tags, plus the entity and pair candidates
         the teacher scored (others, e.g. the student's own odd spans, have the gold loss only)."""
+        temps = {s.temperature for s in soft if s is not None}
+        if len(temps) != 1:
+            raise ValueError(f"teacher targets of several temperatures in one batch: {sorted(temps)}")
+        temp = temps.pop()
         device = out.tag_logits.device
         tag_target = torch.zeros(out.tag_logits.shape, dtype=torch.float32, device=device)
         for b, s in enumerate(soft):
@@ -583,10 +587,11 @@ class JointModel(nn.Module):
             if (s := soft[b]) is not None and (e1, e2) in s.pairs:
                 rel_rows.append(i)
                 rel_target.append(s.pairs[(e1, e2)])
-        return (
-            _soft_ce(out.tag_logits[words], tag_target[words])
-            + _soft_ce(out.entity_logits[ent_rows], torch.tensor(ent_target, device=device))
-            + _soft_ce(out.relation_logits[rel_rows], torch.tensor(rel_target, device=device))
+        # Hinton et al.: both sides at the temperature, scaled by its square to keep the gradients' scale
+        return temp**2 * (
+            _soft_ce(out.tag_logits[words] / temp, tag_target[words])
+            + _soft_ce(out.entity_logits[ent_rows] / temp, torch.tensor(ent_target, device=device))
+            + _soft_ce(out.relation_logits[rel_rows] / temp, torch.tensor(rel_target, device=device))
         )
 
     # The stages of forward, public so that an ensemble (enpar.ensemble) can average between them.

@@ -2,7 +2,7 @@
 checkpoint or several read as one ensemble (probabilities averaged stage by stage).
 
     .venv/bin/python scripts/teacher_targets.py runs/scierc-NAME-seed{5228,5229,5230,5231}/best \
-        --data ../shared/data/scierc/train.json --out runs/teacher-NAME.jsonl
+        --data ../shared/data/scierc/train.json --out runs/teacher-NAME.jsonl [--temperature 2]
     enpar finetune ... --set teacher=runs/teacher-NAME.jsonl --set distill_weight=0.5
 
 The teacher's decision settings (thresholds, decoder) are the first checkpoint's; they only choose which
@@ -30,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoints", nargs="+", type=Path, metavar="CKPT", help="fine-tuned checkpoints")
     parser.add_argument("--data", type=Path, required=True, help="training data (any format enpar reads)")
     parser.add_argument("--out", type=Path, required=True, help="targets file to write (JSON lines)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="members' logits / T before the softmax; >1 softens near one-hot targets (the student matches)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

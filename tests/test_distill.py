@@ -175,3 +175,43 @@ def test_a_distilled_run_logs_its_soft_loss_and_checks_its_settings(
             config=replace(cfg, distill_weight=0.0),
             show_progress=False,
         )
+
+
+def test_temperature_softens_the_targets_and_travels_with_them(
+    tiny_encoder_dir: Path, tmp_path: Path
+) -> None:
+    model = _model(tiny_encoder_dir, 1)
+    with torch.no_grad():  # a confident entity head, so that the temperature has something to soften
+        model.entity_head.weight.mul_(20.0)
+    tokenizer = load_tokenizer(str(tiny_encoder_dir))
+    specials = Specials.of(tokenizer, 128)
+    examples = make_examples(TRAIN, tokenizer, LABELS)
+    cpu = torch.device("cpu")
+    hot = teacher_targets(Ensemble([model]), examples, specials, device=cpu)
+    soft = teacher_targets(Ensemble([model]), examples, specials, device=cpu, temperature=2.0)
+    assert all(t.temperature == 2.0 for t in soft) and all(t.temperature == 1.0 for t in hot)
+    assert [list(t.entities) for t in soft] == [list(t.entities) for t in hot]  # the same spans
+    top = [max(p) for t in soft for p in t.entities.values()]
+    assert sum(top) < sum(max(p) for t in hot for p in t.entities.values())
+    # one member: its own softmax(logits / T) on each span
+    batch = collate(examples[:1], specials)
+    with torch.no_grad():
+        words = model.encoder.encode_batch(batch)
+        spans = list(soft[0].entities)
+        rows = torch.tensor([(0, st, ed) for st, ed in spans])
+        expected = (model.entity_scores(words, rows)[1] / 2.0).softmax(-1)
+    assert torch.allclose(torch.tensor([soft[0].entities[s] for s in spans]), expected, atol=1e-4)
+
+    path = tmp_path / "t2.jsonl"
+    write_targets(path, examples, soft, LABELS)
+    assert next(iter(read_targets(path, LABELS).values())).temperature == 2.0
+    with pytest.raises(DataError, match="field 'temperature'"):
+        read_targets(_targets_file(tmp_path / "bad.jsonl", [], temperature=0), LABELS)
+    with pytest.raises(ValueError, match="several temperatures"):
+        write_targets(path, examples[:2], [hot[0], soft[1]], LABELS)
+    mixed = [
+        replace(ex, gold=replace(ex.gold, soft=t))
+        for ex, t in zip(examples[:2], [hot[0], soft[1]], strict=True)
+    ]
+    with pytest.raises(ValueError, match="several temperatures in one batch"):
+        model(collate(mixed, specials))
