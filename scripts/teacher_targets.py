@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor.specials,
         device=predictor.device,
         batch_size=args.batch_size,
+        temperature=args.temperature,
         progress=progress,
     )
     if bar is not None:

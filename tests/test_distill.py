@@ -149,7 +149,9 @@ def test_a_distilled_run_logs_its_soft_loss_and_checks_its_settings(
     targets = tmp_path / "targets.jsonl"
     data = tmp_path / "train.jsonl"
     write_jsonl(TRAIN, data)
-    assert script.main([str(ckpt), "--data", str(data), "--out", str(targets), "--no-progress"]) == 0
+    argv = [str(ckpt), "--data", str(data), "--out", str(targets), "--temperature", "2", "--no-progress"]
+    assert script.main(argv) == 0
+    assert json.loads(targets.read_text().splitlines()[0])["temperature"] == 2.0
     mc = ModelConfig(encoder=str(tiny_encoder_dir))
     cfg = FinetuneConfig(epochs=1, batch_size=3, eval_from_epoch=1, teacher=str(targets), distill_weight=0.5)
     finetune(TRAIN, TRAIN[:2], tmp_path / "run", model_config=mc, config=cfg, show_progress=False)
