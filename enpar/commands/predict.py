@@ -1,4 +1,4 @@
-"""`enpar predict CKPT [TEXT | --file F]`: raw text in, canonical JSON lines out."""
+"""`enpar predict CKPT [--with CKPT ...] [TEXT | --file F]`: raw text in, canonical JSON lines out."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "text", nargs="?", default=None, help="text to analyse (or use --file; '-' reads stdin)"
     )
     parser.add_argument("--file", type=Path, default=None, help="a UTF-8 text file (one document)")
+    parser.add_argument(
+        "--with",
+        dest="also",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CKPT",
+        help="another checkpoint to read with CKPT as one ensemble (repeatable; enpar.ensemble)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write JSON lines here instead of stdout")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
@@ -39,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from enpar.predict import Predictor
     from enpar.schema import write_jsonl
 
-    predictor = Predictor.from_checkpoint(
-        args.checkpoint,
+    predictor = Predictor.from_checkpoints(
+        [args.checkpoint, *args.also],
         device=args.device,
         batch_size=args.batch_size,
         **threshold_overrides(args),
