@@ -23,7 +23,7 @@ from enpar.config import Labels
 from enpar.data import Example, SoftTargets, Specials, collate, length_sorted_batches
 from enpar.ensemble import Ensemble
 from enpar.runtime import autocast
-from enpar.schema import DataError
+from enpar.schema import DataError, parse_json_lines, read_text
 from enpar.tagging import PAD_ID, TAGS
 
 FORMAT, VERSION = "enpar-teacher-targets", 1
@@ -117,23 +117,25 @@ def read_targets(path: str | Path, labels: Labels) -> dict[str, SoftTargets]:
     other than the run's, a repeated id, and any distribution of the wrong size or not a distribution."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DataError(f"cannot read teacher targets: {exc}", path=path) from None
-    if not lines:
+        rows = list(parse_json_lines(read_text(path).splitlines(), path))  # DataError at a bad line
+    except FileNotFoundError:
+        raise DataError("cannot read teacher targets: no such file", path=path) from None
+    for n, row in rows:
+        if not isinstance(row, dict):
+            raise DataError("expected a JSON object", path=path, line=n)
+    if not rows:
         raise DataError("empty teacher targets file", path=path)
-    header = _json(lines[0], path, 1)
+    first, header = rows[0]
     if header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise DataError(f"not a {FORMAT} file of version {VERSION}", path=path, line=1, field="format")
+        raise DataError(f"not a {FORMAT} file of version {VERSION}", path=path, line=first, field="format")
     if header.get("labels") != labels.to_dict() or header.get("tags") != list(TAGS):
-        raise DataError("the teacher's labels differ from this run's", path=path, line=1, field="labels")
+        raise DataError("the teacher's labels differ from this run's", path=path, line=first, field="labels")
     temperature = header.get("temperature", 1.0)
     if not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise DataError(f"not a positive number: {temperature!r}", path=path, line=1, field="temperature")
+        raise DataError(f"not a positive number: {temperature!r}", path=path, line=first, field="temperature")
     sizes = {"tags": len(TAGS), "entities": len(labels.entity), "pairs": len(labels.relation)}
     out: dict[str, SoftTargets] = {}
-    for n, text in enumerate(lines[1:], start=2):
-        row = _json(text, path, n)
+    for n, row in rows[1:]:
         try:
             sid = str(row["id"])
             tags = tuple(_dist(p, sizes["tags"]) for p in row["tags"])
@@ -150,16 +152,6 @@ def read_targets(path: str | Path, labels: Labels) -> dict[str, SoftTargets]:
             raise DataError(f"sentence {sid!r} appears twice", path=path, line=n, field="id")
         out[sid] = SoftTargets(tags, ents, pairs, float(temperature))
     return out
-
-
-def _json(text: str, path: Path, line: int) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg}", path=path, line=line) from None
-    if not isinstance(value, dict):
-        raise DataError("expected a JSON object", path=path, line=line)
-    return value
 
 
 def _dist(probs: Any, size: int) -> tuple[float, ...]:

@@ -88,7 +88,8 @@ class Ensemble(nn.Module):
         words = [m.encoder.encode_batch(batch) for m in members]
         member_tags = [m.tagger(w) for m, w in zip(members, words, strict=True)]
         lengths = batch.lengths
-        pred_ids = lead.tag_ids(mean_log_probs(member_tags), lengths, predicting=True)
+        tag_logits = mean_log_probs(member_tags)  # the decisions are taken at temperature 1
+        pred_ids = lead.tag_ids(tag_logits, lengths, predicting=True)
         cand: list[list[Span]] = []
         for b, n in enumerate(lengths):
             spans = spans_from_ids(pred_ids[b][:n]) + enumerate_spans(n, self.config.span_candidates)
@@ -96,7 +97,7 @@ class Ensemble(nn.Module):
         span_rows = [(b, st, ed) for b, spans in enumerate(cand) for st, ed in spans]
         spans_t = torch.tensor(span_rows, dtype=torch.long, device=words[0].device).reshape(-1, 3)
         scored = [m.entity_scores(w, spans_t) for m, w in zip(members, words, strict=True)]
-        entity_logits = mean_log_probs([logits for _, logits in scored])  # the decisions: temperature 1
+        entity_logits = mean_log_probs([logits for _, logits in scored])
 
         if teach:
             pairs_of = [
@@ -119,13 +120,15 @@ class Ensemble(nn.Module):
             for m, w, (vecs, logits) in zip(members, words, scored, strict=True)
         ]
 
-        def averaged(logits: list[Tensor]) -> Tensor:
+        def averaged(logits: list[Tensor], at_one: Tensor | None = None) -> Tensor:
+            if temperature == 1.0 and at_one is not None:
+                return at_one  # already averaged for the decisions
             return mean_log_probs([x.float() / temperature for x in logits])
 
         return JointOutput(
-            averaged(member_tags),
+            averaged(member_tags, tag_logits),
             spans_t,
-            averaged([logits for _, logits in scored]) if temperature != 1.0 else entity_logits,
+            averaged([logits for _, logits in scored], entity_logits),
             pairs_t,
             averaged(member_relations),
             len(lengths),
