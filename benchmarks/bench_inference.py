@@ -1,12 +1,15 @@
 """Inference speed of Predictor against the bare encoder, on the same SciERC test batches.
 
-    .venv/bin/python benchmarks/bench_inference.py [--checkpoint RUN/best] [--encoder minilm] [--limit N]
+    .venv/bin/python benchmarks/bench_inference.py [--checkpoint RUN/best [RUN2/best ...]] [--encoder minilm]
+        [--limit N]
 
 Predictor.predict_sentences does everything (tokenising, length-sorted batching, encoder, tagger, span and
 pair encoders, heads, decoding into Sentences). The bare encoder runs its forward pass alone on the very
 same padded batches (tokenising and collation done beforehand, so it is favoured). Target: the Predictor
 keeps at least 0.75 of the bare encoder's sentences/s. A trained checkpoint gives realistic candidate counts;
 without one an untrained model is used and its predictions (so its pair counts) are arbitrary.
+Several checkpoints are read as one ensemble (enpar.ensemble); its baseline is then as many bare encoder
+forward passes per batch as it has members, so the 0.75 target keeps its meaning per member.
 The two alternate --rounds times (the CPU is shared) and the fastest round of each counts.
 Writes benchmarks/results/inference.json.
 """
@@ -23,7 +26,11 @@ from _common import parse_and_setup, peak_memory_mb, report_header, scierc_parse
 def main() -> int:
     ap = scierc_parser(__doc__)
     ap.add_argument(
-        "--checkpoint", type=Path, default=None, help="fine-tuned checkpoint (default: untrained)"
+        "--checkpoint",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="fine-tuned checkpoint, or several for an ensemble (default: untrained)",
     )
     ap.add_argument("--encoder", default="minilm", help="encoder of the untrained model")
     ap.add_argument("--batch-size", type=int, default=32)
@@ -47,12 +54,13 @@ def main() -> int:
     if args.limit:
         sentences = sentences[: args.limit]
     if args.checkpoint:
-        predictor = Predictor.from_checkpoint(args.checkpoint, device=device, batch_size=args.batch_size)
+        predictor = Predictor.from_checkpoints(args.checkpoint, device=device, batch_size=args.batch_size)
     else:
         torch.manual_seed(0)
         model = JointModel.build(ModelConfig(encoder=args.encoder), build_labels(sentences))
         predictor = Predictor(model, load_tokenizer(args.encoder), device=device, batch_size=args.batch_size)
-    bare = predictor.model.encoder.sentence.model
+    members = getattr(predictor.model, "members", [predictor.model])
+    bares = [m.encoder.sentence.model for m in members]
     examples = predictor.examples(sentences)
     batches = [
         collate([examples[i] for i in idx], predictor.specials, with_gold=False).to(device)
@@ -62,7 +70,8 @@ def main() -> int:
     def run_bare() -> None:
         with torch.inference_mode(), autocast(device, predictor.bf16):
             for b in batches:
-                bare(input_ids=b.input_ids, attention_mask=b.attention_mask)
+                for bare in bares:
+                    bare(input_ids=b.input_ids, attention_mask=b.attention_mask)
 
     def run_joint() -> list:
         return predictor.predict_sentences(sentences)
@@ -88,7 +97,8 @@ def main() -> int:
     n_rel = sum(len(p.relations) for p in preds)
     report = {
         **report_header("inference", device),
-        "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "checkpoints": [str(c) for c in args.checkpoint] if args.checkpoint else None,
+        "members": len(bares),
         "sentences": n,
         "batch_size": args.batch_size,
         "seconds": {"bare_encoder": round(t_bare, 3), "predictor": round(t_joint, 3)},
@@ -101,7 +111,8 @@ def main() -> int:
         "memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS",
     }
     print(f"{'':<22}{'seconds':>10}{'sent/s':>10}")
-    print(f"{'bare encoder forward':<22}{t_bare:>10.2f}{rate_bare:>10.1f}")
+    bare_name = "bare encoder forward" if len(bares) == 1 else f"{len(bares)} bare encoders"
+    print(f"{bare_name:<22}{t_bare:>10.2f}{rate_bare:>10.1f}")
     print(f"{'Predictor (all)':<22}{t_joint:>10.2f}{rate_joint:>10.1f}")
     print(
         f"ratio {rate_joint / rate_bare:.2f} "
