@@ -128,7 +128,7 @@ def threshold_sweep(
             model.set_thresholds(**{field: value})
             _, scores = evaluate(model, examples, specials, device=device, batch_size=batch_size)
             key = value if isinstance(value, str) else float(value)
-            results[key] = {"score": round(selection_score(scores), 6), **_compact(scores)}
+            results[key] = score_row(scores)
             if progress is not None:
                 progress(key)
     finally:
@@ -136,11 +136,17 @@ def threshold_sweep(
     return results
 
 
-def _compact(scores: dict[str, Any]) -> dict[str, float]:
+def micro_f1s(scores: dict[str, Any]) -> dict[str, float]:
+    """The three micro F1s of an enpar.metrics.score result, rounded for JSON."""
     return {
         conv: round(float(scores[conv]["micro"]["f1"]), 6)
         for conv in ("entity", "relation", "relation_strict")
     }
+
+
+def score_row(scores: dict[str, Any]) -> dict[str, float]:
+    """The selection score and the three micro F1s: one row of a sweep or comparison."""
+    return {"score": round(selection_score(scores), 6), **micro_f1s(scores)}
 
 
 class _Log:
@@ -367,10 +373,10 @@ def finetune(
             sel = selection_score(scores)
             if averaged is not None:
                 raw = dev_scores(model)
-                record.update({"dev_raw": _compact(raw), "dev_raw_score": selection_score(raw)})
+                record.update({"dev_raw": micro_f1s(raw), "dev_raw_score": selection_score(raw)})
             record.update(
                 {
-                    "dev": _compact(scores),
+                    "dev": micro_f1s(scores),
                     "dev_score": sel,
                     "dev_seconds": round(time.perf_counter() - t0, 2),
                     "dev_scores": {c: scores[c]["micro"] for c in ("entity", "relation", "relation_strict")},
@@ -388,7 +394,7 @@ def finetune(
                     configs={"finetune": config.to_dict()},
                     extra={
                         "epoch": epoch + 1,
-                        "dev": _compact(scores),
+                        "dev": micro_f1s(scores),
                         "dev_score": sel,
                         "data": data_paths or {},
                         "init": init,

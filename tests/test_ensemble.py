@@ -162,3 +162,39 @@ def _text(tmp_path: Path) -> Path:
     path = tmp_path / "t.txt"
     path.write_text("We use deep nets for parsing. They help.", encoding="utf-8")
     return path
+
+
+def test_ensemble_curve_scores_every_subset_as_evaluate_would(
+    tiny_encoder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studio_helpers import load_script
+
+    from enpar.metrics import score
+
+    monkeypatch.setenv("ENPAR_THREADS", "1")
+    ckpts = [_save(_model(tiny_encoder_dir, s), tmp_path / f"m{s}", tiny_encoder_dir) for s in (1, 2, 3)]
+
+    def predict(paths: list[Path]) -> list:
+        return Predictor.from_checkpoints(paths, device="cpu").predict_sentences(GOLD)
+
+    gold = predict(ckpts[:1])  # the first model's output as gold: scores differ from subset to subset
+    data = tmp_path / "gold.jsonl"
+    write_jsonl(gold, data)
+    out = tmp_path / "curve.json"
+    script = load_script("ensemble_curve")
+    args = [*map(str, ckpts), "--dev", str(data), "--test", str(data), "--out", str(out)]
+    assert script.main(args) == 0
+    curve = json.loads(out.read_text())
+    rows = curve["subsets"]
+    assert [len(r["members"]) for r in rows] == [1, 1, 1, 2, 2, 2, 3]
+    assert rows[0]["test"] == {"score": 2.0, "entity": 1.0, "relation": 1.0, "relation_strict": 1.0}
+    for row, paths in ((rows[1], ckpts[1:2]), (rows[-1], ckpts)):
+        assert row["members"] == list(map(str, paths))
+        expected = score(gold, predict(paths))
+        for conv in ("entity", "relation_strict"):
+            assert row["dev"][conv] == pytest.approx(expected[conv]["micro"]["f1"], abs=1e-6)
+    assert len({r["dev"]["score"] for r in rows}) > 1
+    pairs = [r["dev"]["score"] for r in rows if len(r["members"]) == 2]
+    assert curve["by_size"]["2"]["dev"]["score"]["mean"] == pytest.approx(sum(pairs) / 3, abs=1e-6)
+    with pytest.raises(SystemExit):
+        script.main([*args, "--sizes", "4"])
