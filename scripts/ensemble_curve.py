@@ -2,14 +2,15 @@
 
     .venv/bin/python scripts/ensemble_curve.py runs/scierc-NAME-seed{5228,5229,5230,5231}/best \
         --dev ../shared/data/scierc/dev.json --test ../shared/data/scierc/test.json \
-        --out results/scierc-NAME/ensemble_curve-seeds5228-5231.json [--sizes 1 2 3 4]
+        --out results/scierc-NAME/ensemble_curve-seeds5228-5231.json [--sizes 1 2 3 4] \
+        [--document-type-vote on] [--tag-decoder viterbi] ...
 
 Each checkpoint is loaded once and every subset of each size (itertools.combinations, in the order given)
 is read as one model (enpar.ensemble, the first member's decision settings, as `enpar evaluate CKPT CKPT
-... DATA` does). Size 1 is each checkpoint alone, a check against its own run's metrics. Per subset: the dev
-selection score (entity F1 + exact relation F1) and the three micro F1s on both sets; per size: mean and
-standard deviation over its subsets (subsets of one size share members, so these are not independent
-samples). Prints a table, writes JSON.
+... DATA` does; the same options override every checkpoint's settings). Size 1 is each checkpoint alone,
+a check against its own run's metrics. Per subset: the dev selection score (entity F1 + exact relation
+F1) and the three micro F1s on both sets; per size: mean and standard deviation over its subsets (subsets
+of one size share members, so these are not independent samples). Prints a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from enpar.commands._common import add_threshold_arguments, threshold_overrides
+from enpar.config import THRESHOLDS
 from enpar.ensemble import Ensemble
 from enpar.finetune import evaluate, score_row
 from enpar.predict import Predictor
@@ -49,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="JSON result file")
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="default: 1 .. all")
     parser.add_argument("--batch-size", type=int, default=32)
+    add_threshold_arguments(parser)
     args = parser.parse_args(argv)
     n = len(args.checkpoints)
     sizes = args.sizes or list(range(1, n + 1))
@@ -57,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_torch()
     t0 = time.perf_counter()
     # from_checkpoints refuses checkpoints that cannot be read as one ensemble (labels, tokenizer, input)
-    whole = Predictor.from_checkpoints(args.checkpoints, batch_size=args.batch_size)
+    whole = Predictor.from_checkpoints(
+        args.checkpoints, batch_size=args.batch_size, **threshold_overrides(args)
+    )
     members = list(getattr(whole.model, "members", [whole.model]))
     examples = {name: whole.examples(read_dataset(getattr(args, name))) for name in SETS}
     names = [str(c) for c in args.checkpoints]
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             "checkpoints": names,
             "dev": str(args.dev),
             "test": str(args.test),
-            "settings": {f: getattr(whole.model.config, f) for f in ("tag_decoder", "document_type_vote")},
+            "settings": {f: getattr(whole.model.config, f) for f in THRESHOLDS},  # the lead's, as decoded
             "subsets": rows,
             "by_size": by_size,
             "seconds": round(time.perf_counter() - t0, 1),

@@ -174,8 +174,8 @@ def test_ensemble_curve_scores_every_subset_as_evaluate_would(
     monkeypatch.setenv("ENPAR_THREADS", "1")
     ckpts = [_save(_model(tiny_encoder_dir, s), tmp_path / f"m{s}", tiny_encoder_dir) for s in (1, 2, 3)]
 
-    def predict(paths: list[Path]) -> list:
-        return Predictor.from_checkpoints(paths, device="cpu").predict_sentences(GOLD)
+    def predict(paths: list[Path], **settings: str) -> list:
+        return Predictor.from_checkpoints(paths, device="cpu", **settings).predict_sentences(GOLD)
 
     gold = predict(ckpts[:1])  # the first model's output as gold: scores differ from subset to subset
     data = tmp_path / "gold.jsonl"
@@ -198,3 +198,9 @@ def test_ensemble_curve_scores_every_subset_as_evaluate_would(
     assert curve["by_size"]["2"]["dev"]["score"]["mean"] == pytest.approx(sum(pairs) / 3, abs=1e-6)
     with pytest.raises(SystemExit):
         script.main([*args, "--sizes", "4"])
+    # a decision setting given to the script reaches every member, and is recorded
+    assert script.main([*args, "--sizes", "3", "--tag-decoder", "viterbi"]) == 0
+    viterbi = json.loads(out.read_text())
+    assert viterbi["settings"]["tag_decoder"] == "viterbi"
+    expected = score(gold, predict(ckpts, tag_decoder="viterbi"))["entity"]["micro"]["f1"]
+    assert viterbi["subsets"][0]["test"]["entity"] == pytest.approx(expected, abs=1e-6)
