@@ -23,7 +23,8 @@
 # Output: runs/scierc-$NAME-seedS/ (weights, not committed) and results/scierc-$NAME/ (committed): per seed
 # config.json, log.txt, dev_metrics.jsonl, summary.json, test_metrics.json and the test predictions.jsonl
 # (for paired tests: scripts/compare_scierc.sh); summary.json with the mean
-# and standard deviation of test Entity / Relation / Relation (exactly) micro F1 over the seeds.
+# and standard deviation of test Entity / Relation / Relation (exactly) micro F1 over the seeds
+# (summary_seeds5234-5235.json and the like where SEEDS is not the default three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,5 +97,9 @@ for seed in $SEEDS; do
     if [[ -f "$run/doc_vote.json" ]]; then cp "$run/doc_vote.json" "$RESULTS/seed$seed/"; fi
 done
 
+# The setting's summary.json is over the default seeds; a run over other seeds (often one seed per
+# process) gets its own file, so it never replaces a summary over more seeds with one over fewer.
+summary=summary.json
+if [[ "$SEEDS" != "5216 5217 5218" ]]; then summary="summary_seeds${SEEDS// /-}.json"; fi
 # shellcheck disable=SC2086
-"$PY" scripts/summarize_seeds.py "$RESULTS" $SEEDS
+"$PY" scripts/summarize_seeds.py "$RESULTS" $SEEDS --out "$summary"
