@@ -44,6 +44,7 @@ def main() -> int:
     from enpar.config import ModelConfig
     from enpar.data import build_labels, collate, length_sorted_batches
     from enpar.encoding import load_tokenizer
+    from enpar.ensemble import members_of
     from enpar.model import JointModel
     from enpar.predict import Predictor
     from enpar.readers import read_dataset
@@ -59,8 +60,7 @@ def main() -> int:
         torch.manual_seed(0)
         model = JointModel.build(ModelConfig(encoder=args.encoder), build_labels(sentences))
         predictor = Predictor(model, load_tokenizer(args.encoder), device=device, batch_size=args.batch_size)
-    members = getattr(predictor.model, "members", [predictor.model])
-    bares = [m.encoder.sentence.model for m in members]
+    bares = [m.encoder.sentence.model for m in members_of(predictor.model)]
     examples = predictor.examples(sentences)
     batches = [
         collate([examples[i] for i in idx], predictor.specials, with_gold=False).to(device)

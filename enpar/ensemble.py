@@ -30,6 +30,11 @@ def mean_log_probs(logits: Sequence[Tensor]) -> Tensor:
     return torch.logsumexp(stacked, dim=0) - math.log(len(logits))
 
 
+def members_of(model: nn.Module) -> list[JointModel]:
+    """An Ensemble's members, or the one model."""
+    return list(model.members) if isinstance(model, Ensemble) else [cast(JointModel, model)]
+
+
 class Ensemble(nn.Module):
     """Members of one label set; the first (the lead) decides the decoding settings."""
 

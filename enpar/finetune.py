@@ -38,6 +38,7 @@ from enpar.data import (
 )
 from enpar.distill import attach_targets, read_targets
 from enpar.encoding import load_tokenizer, max_pieces
+from enpar.metrics import CONVENTIONS
 from enpar.model import JointModel
 from enpar.predict import run_inference
 from enpar.runtime import (
@@ -138,10 +139,7 @@ def threshold_sweep(
 
 def micro_f1s(scores: dict[str, Any]) -> dict[str, float]:
     """The three micro F1s of an enpar.metrics.score result, rounded for JSON."""
-    return {
-        conv: round(float(scores[conv]["micro"]["f1"]), 6)
-        for conv in ("entity", "relation", "relation_strict")
-    }
+    return {conv: round(float(scores[conv]["micro"]["f1"]), 6) for conv in CONVENTIONS}
 
 
 def score_row(scores: dict[str, Any]) -> dict[str, float]:
@@ -379,7 +377,7 @@ def finetune(
                     "dev": micro_f1s(scores),
                     "dev_score": sel,
                     "dev_seconds": round(time.perf_counter() - t0, 2),
-                    "dev_scores": {c: scores[c]["micro"] for c in ("entity", "relation", "relation_strict")},
+                    "dev_scores": {c: scores[c]["micro"] for c in CONVENTIONS},
                 }
             )
             if sel > meta["best_score"]:

@@ -26,15 +26,15 @@ from tqdm import tqdm
 
 from enpar.commands._common import add_threshold_arguments, threshold_overrides
 from enpar.config import THRESHOLDS
-from enpar.ensemble import Ensemble
+from enpar.ensemble import Ensemble, members_of
 from enpar.finetune import evaluate, score_row
+from enpar.metrics import CONVENTIONS as F1S
 from enpar.predict import Predictor
 from enpar.readers import read_dataset
 from enpar.runtime import setup_torch
 from enpar.training import write_json
 
 SETS = ("dev", "test")
-F1S = ("entity", "relation", "relation_strict")
 
 
 def _mean_sd(values: list[float]) -> dict[str, float]:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     whole = Predictor.from_checkpoints(
         args.checkpoints, batch_size=args.batch_size, **threshold_overrides(args)
     )
-    members = list(getattr(whole.model, "members", [whole.model]))
+    members = members_of(whole.model)
     examples = {name: whole.examples(read_dataset(getattr(args, name))) for name in SETS}
     names = [str(c) for c in args.checkpoints]
     subsets = [s for k in sizes for s in itertools.combinations(range(n), k)]

@@ -35,7 +35,8 @@ NAME=${NAME:-baseline}
 # shellcheck source=scripts/finetune_setting.sh
 source scripts/finetune_setting.sh
 EPOCHS=${EPOCHS:-$FT_EPOCHS}
-SEEDS=${SEEDS:-"5216 5217 5218"}
+DEFAULT_SEEDS="5216 5217 5218"
+SEEDS=${SEEDS:-$DEFAULT_SEEDS}
 ENCODER=${ENCODER:-minilm}
 INIT=${INIT:-}
 INIT_MODE=${INIT_MODE:-full}
@@ -100,6 +101,6 @@ done
 # The setting's summary.json is over the default seeds; a run over other seeds (often one seed per
 # process) gets its own file, so it never replaces a summary over more seeds with one over fewer.
 summary=summary.json
-if [[ "$SEEDS" != "5216 5217 5218" ]]; then summary="summary_seeds${SEEDS// /-}.json"; fi
+if [[ "$SEEDS" != "$DEFAULT_SEEDS" ]]; then summary="summary_seeds${SEEDS// /-}.json"; fi
 # shellcheck disable=SC2086
 "$PY" scripts/summarize_seeds.py "$RESULTS" $SEEDS --out "$summary"
