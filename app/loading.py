@@ -7,11 +7,14 @@ loaded, so pages that only show metrics stay light.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from enpar.schema import DataError, Sentence, read_jsonl
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 MAX_DEPTH = 5  # how deep under the runs folder to look for checkpoints
-CHUNK_CHARS = 2000  # pasted text is predicted in chunks of about this size (progress + bounded memory)
+CHUNK_CHARS = 2000  # split_text only (deprecated)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -188,24 +191,82 @@ def set_app_threads() -> None:
     torch.set_num_threads(int(os.environ.get(APP_THREADS_ENV, "1")))
 
 
-@st.cache_resource(show_spinner=False, max_entries=6)
-def _load_predictor(checkpoint: str, stamp: float) -> Any:
+MAX_PREDICTORS = 6  # loaded models kept (A, B and a few recent ones)
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enpar-load")  # A and B load side by side
+_PREDICTORS: OrderedDict[tuple[str, float], Future[Any]] = OrderedDict()
+_PREDICTORS_LOCK = threading.Lock()
+
+
+def _build_predictor(checkpoint: str) -> Any:
+    set_app_threads()  # pool threads predict nothing, but torch reads the setting per thread
     from enpar.predict import Predictor  # torch: imported on first use only
 
     return Predictor.from_checkpoint(checkpoint)
 
 
+def _predictor_future(checkpoint: str) -> Future[Any]:
+    """The (possibly still running) load of a checkpoint, started at most once per weights file.
+
+    Why not st.cache_resource: a warm-up thread started with the server has no script context, and a page
+    asking for a model that is half loaded must wait for that load rather than start a second one.
+    """
+    key = (checkpoint, weights_stamp(checkpoint))
+    with _PREDICTORS_LOCK:
+        fut = _PREDICTORS.get(key)
+        if fut is None or (fut.done() and fut.exception() is not None):  # a failed load is retried
+            fut = _POOL.submit(_build_predictor, checkpoint)
+            _PREDICTORS[key] = fut
+        _PREDICTORS.move_to_end(key)
+        while len(_PREDICTORS) > MAX_PREDICTORS:
+            _PREDICTORS.popitem(last=False)
+    return fut
+
+
 def load_predictor(checkpoint: str) -> Any:
     """The checkpoint's Predictor, loaded once per weights file (shared across sessions; never mutated)."""
     set_app_threads()
-    return _load_predictor(checkpoint, weights_stamp(checkpoint))
+    return _predictor_future(checkpoint).result()
+
+
+def is_loaded(checkpoint: str) -> bool:
+    """True when the checkpoint's model is in memory (so the page can say "loading models" otherwise)."""
+    with _PREDICTORS_LOCK:
+        fut = _PREDICTORS.get((checkpoint, weights_stamp(checkpoint)))
+    return fut is not None and fut.done() and fut.exception() is None
+
+
+def _warm(checkpoints: tuple[str, ...]) -> None:
+    futures = [_predictor_future(c) for c in checkpoints]  # both load at once on the pool
+    from enpar.nlp import DEFAULT_SPACY, load_spacy
+
+    with contextlib.suppress(Exception):  # a missing spaCy model is reported when a paste needs it
+        load_spacy(DEFAULT_SPACY, purpose="sentences")
+    probe = (Sentence("warm-up", ("Warm", "up", ".")),)
+    for fut in futures:
+        with contextlib.suppress(Exception):  # a broken checkpoint is reported when it is used
+            fut.result().predict_sentences(probe)  # first-call costs (kernels, allocator) paid here
+
+
+_WARMED: set[tuple[str, ...]] = set()
+
+
+def warm_up(checkpoints: Sequence[str | None]) -> threading.Thread | None:
+    """Load these checkpoints and spaCy in a background thread (once per set), so that the first Compare
+    does not pay for them. Call it as early as possible (e.g. from the frame on every script run: repeats
+    are free). Returns the thread when one was started."""
+    chosen = tuple(dict.fromkeys(str(c) for c in checkpoints if c))
+    with _PREDICTORS_LOCK:
+        if not chosen or chosen in _WARMED:
+            return None
+        _WARMED.add(chosen)
+    thread = threading.Thread(target=_warm, args=(chosen,), daemon=True, name="enpar-warm-up")
+    thread.start()
+    return thread
 
 
 def split_text(text: str, *, max_chars: int = CHUNK_CHARS) -> list[str]:
-    """Cut a paste into chunks of whole lines (or, for huge lines, whole sentences) of ~max_chars.
-
-    Only where to cut is decided here; the Predictor still splits sentences itself with spaCy.
-    """
+    """Deprecated (app/views.py still sizes its progress bar with it; use prepare_paste): cut a paste
+    into chunks of whole lines of ~max_chars. Predictions no longer use these cuts."""
     pieces: list[str] = []
     for line in text.splitlines():
         if not line.strip():
@@ -231,32 +292,23 @@ def split_text(text: str, *, max_chars: int = CHUNK_CHARS) -> list[str]:
     return chunks
 
 
-@st.cache_data(show_spinner=False, max_entries=2000)
-def _predict_chunk(checkpoint: str, stamp: float, text: str) -> list[Sentence]:
-    return list(load_predictor(checkpoint).predict(text))
+def predict_text(
+    checkpoint: str, text: str, *, progress: Callable[[int, int], None] | None = None
+) -> list[Sentence]:
+    """Deprecated (app/views.py still calls it): app.paste.prepare_paste + predict_paste; raises
+    ValueError on an empty or oversized paste. Ids s1, s2, ... over the paste, so both systems line up."""
+    from app import paste as pastes  # deprecated entry point: app.paste is the API
+
+    paste = pastes.prepare_paste(text)
+    if paste.error:
+        raise ValueError(paste.error)
+    return pastes.predict_paste(checkpoint, paste, progress=progress)
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
 def _predict_tokens(checkpoint: str, stamp: float, sent_id: str, tokens: tuple[str, ...]) -> Sentence:
     (out,) = load_predictor(checkpoint).predict_sentences([Sentence(sent_id, tokens)])
     return out
-
-
-def predict_text(
-    checkpoint: str, text: str, *, progress: Callable[[int, int], None] | None = None
-) -> list[Sentence]:
-    """Predictions for a paste of any size, chunk by chunk (each chunk cached by (checkpoint, text)).
-
-    Sentence ids are renumbered s1, s2, ... over the whole paste so both systems' sentences line up.
-    """
-    chunks = split_text(text)
-    stamp = weights_stamp(checkpoint)
-    out: list[Sentence] = []
-    for i, chunk in enumerate(chunks):
-        out.extend(_predict_chunk(checkpoint, stamp, chunk))
-        if progress:
-            progress(i + 1, len(chunks))
-    return [dataclasses.replace(s, id=f"s{i + 1}") for i, s in enumerate(out)]
 
 
 def predict_sentence(checkpoint: str, sentence: Sentence) -> Sentence:
