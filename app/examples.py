@@ -21,7 +21,7 @@ from enpar.breakdown import (
 from enpar.metrics import align_predictions, match_keys
 from enpar.schema import Sentence
 
-CATEGORIES = ("Any disagreement", "B right, A wrong", "A right, B wrong")
+CATEGORIES = ("Any disagreement", "B right, A wrong", "A right, B wrong")  # A/B: the first/second system
 BUCKET_BYS = ("distance", "n_relations", "n_entities", "length")
 
 
@@ -107,10 +107,72 @@ def by_sentence(items: Sequence[Disagreement]) -> dict[int, list[Disagreement]]:
     return dict(sorted(out.items()))
 
 
-def describe(item: Disagreement, sentence: Sentence) -> str:
-    """One line: who is right, how, on what relation (plain text; escape before HTML)."""
+def _types(item: Disagreement, sentence: Sentence) -> tuple[str, str]:
+    """Entity types of the two arguments: from the key (strict convention), else from the sentence that
+    holds the relation (gold for a found one, the spurious system's prediction for an avoided one)."""
+    if len(item.key) == 7:
+        return str(item.key[2]), str(item.key[5])
+    by_span = {e.span: e.label for e in sentence.entities}
+    (hs, he), (ts, te) = arg_spans(item.key)
+    return by_span.get((hs, he), "?"), by_span.get((ts, te), "?")
+
+
+def describe(
+    item: Disagreement,
+    sentence: Sentence,
+    names: dict[str, str] | None = None,
+    *,
+    holder: Sentence | None = None,
+) -> str:
+    """One line: who is right, how, on what relation, with both arguments' entity types (plain text;
+    escape before HTML). `holder`: the sentence whose entities give the types under the boundaries
+    convention (default: `sentence`)."""
+    names = names or {"A": "A", "B": "B"}
     (hs, he), (ts, te) = arg_spans(item.key)
     head, tail = " ".join(sentence.tokens[hs:he]), " ".join(sentence.tokens[ts:te])
+    head_type, tail_type = _types(item, holder or sentence)
     loser = "B" if item.winner == "A" else "A"
-    how = f"only {item.winner} found it" if item.kind == "found" else f"only {loser} predicted it (spurious)"
-    return f"{item.label}: {head} → {tail} — {how}"
+    how = (
+        f"only {names[item.winner]} found it"
+        if item.kind == "found"
+        else f"only {names[loser]} predicted it (spurious)"
+    )
+    return f"{item.label}: {head} [{head_type}] → {tail} [{tail_type}] — {how}"
+
+
+def holder_of(item: Disagreement, gold: Sentence, systems: dict[str, Sentence]) -> Sentence:
+    """The sentence that holds the disagreeing relation: gold for a found one, else the spurious system's."""
+    if item.kind == "found":
+        return gold
+    return systems["B" if item.winner == "A" else "A"]
+
+
+def rows(
+    items: Sequence[Disagreement],
+    gold: Sequence[Sentence],
+    systems: dict[str, Sequence[Sentence]],
+    names: dict[str, str],
+) -> list[dict[str, Any]]:
+    """The disagreement list as table rows (for the CSV export)."""
+    out = []
+    for d in items:
+        g = gold[d.index]
+        holder = holder_of(d, g, {k: v[d.index] for k, v in systems.items()})
+        (hs, he), (ts, te) = arg_spans(d.key)
+        head_type, tail_type = _types(d, holder)
+        out.append(
+            {
+                "sentence": d.index + 1,
+                "id": d.sentence_id,
+                "relation": d.label,
+                "head": " ".join(g.tokens[hs:he]),
+                "head type": head_type,
+                "tail": " ".join(g.tokens[ts:te]),
+                "tail type": tail_type,
+                "right": names[d.winner],
+                "how": "found a gold relation" if d.kind == "found" else "avoided a spurious one",
+                "distance": d.distance,
+                "text": " ".join(g.tokens),
+            }
+        )
+    return out

@@ -23,10 +23,27 @@ BREAKDOWN_TITLES = {
     "length": "F1 by sentence length (words; Fig. 9)",
 }
 SYSTEM_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+TAXONOMY_NAMES = {  # enpar.breakdown's category ids in plain words
+    "correct": "Correct",
+    "entity_type": "Right pair, wrong entity type",
+    "reversed": "Direction reversed",
+    "wrong_type": "Wrong relation type",
+    "boundary": "Argument boundaries off",
+    "spurious": "Spurious (no gold counterpart)",
+    "missed_entity": "Missed: an argument entity missed",
+    "missed_found": "Missed: both entities found",
+}
 CHART_CONFIG = {  # plotly's modebar: PNG download at 2x, no logo
     "displaylogo": False,
     "toImageButtonOptions": {"format": "png", "scale": 2},
 }
+
+
+def bucket_name(label: str, by: str) -> str:
+    """A bucket label for people: the underflow bucket "<1" is 0 (or, for distances, overlapping pairs)."""
+    if label == "<1":
+        return "≤0 (overlap)" if by == "distance" else "0"
+    return label
 
 
 def pct(x: float | None) -> float | None:
@@ -63,6 +80,9 @@ def overall_table(rep: dict[str, Any]) -> pd.DataFrame:
                 row[f"{name} F1"] = pct(entry["f1"])
                 row[f"{name} F1 95% CI"] = _ci_text(f1_ci(entry)) if avg == "micro" else ""
                 row[f"{name} predicted"] = entry.get("n_pred")
+                row[f"{name} TP"] = entry.get("tp")
+                row[f"{name} FP"] = entry["n_pred"] - entry["tp"] if "tp" in entry else None
+                row[f"{name} FN"] = entry["n_gold"] - entry["tp"] if "tp" in entry else None
                 row["gold"] = entry.get("n_gold")
             rows.append(row)
     df = pd.DataFrame(rows)
@@ -84,8 +104,10 @@ def paired_table(rep: dict[str, Any]) -> pd.DataFrame | None:
                 "convention": title,
                 f"F1 {test['a']}": pct(test["value_a"]),
                 f"F1 {test['b']}": pct(test["value_b"]),
-                "Δ (A − B)": pct(test["delta"]),
-                "Δ 95% CI": _ci_text(test.get("delta_ci")),
+                f"Δ ({test['b']} − {test['a']})": pct(-test["delta"]),
+                "Δ 95% CI": _ci_text(
+                    [-x for x in reversed(test["delta_ci"])] if test.get("delta_ci") else None
+                ),
                 "p-value": None if test.get("p_value") is None else round(test["p_value"], 4),
                 "method": test.get("method") or "",
             }
@@ -122,7 +144,8 @@ def breakdown_frame(rep: dict[str, Any], by: str) -> pd.DataFrame:
             rows.append(
                 {
                     "order": order,
-                    "bucket": row["bucket"],
+                    "bucket": bucket_name(row["bucket"], by),
+                    "raw bucket": row["bucket"],
                     "support": row["support"],
                     "unit": row.get("unit", section.get("unit", "")),
                     "system": name,
@@ -143,8 +166,14 @@ def breakdown_frame(rep: dict[str, Any], by: str) -> pd.DataFrame:
     return df
 
 
-def breakdown_figure(df: pd.DataFrame, *, title: str, convention: str) -> go.Figure:
-    """Grouped bars of F1 per bucket, one colour per system, CI whiskers, support under each bucket."""
+def breakdown_figure(
+    df: pd.DataFrame, *, title: str, convention: str, full_scale: bool = False, ci_note: str = ""
+) -> go.Figure:
+    """Grouped bars of F1 per bucket, one colour per system (named in the legend), CI whiskers, support
+    under each bucket; a bucket where a system has nothing to score gets an "n/a" mark, not a bar.
+
+    The y axis fits the data unless `full_scale` (0-100): F1 of 10-20 is not squashed.
+    """
     fig = go.Figure()
     if df.empty:
         return fig
@@ -153,7 +182,6 @@ def breakdown_figure(df: pd.DataFrame, *, title: str, convention: str) -> go.Fig
     tick_of = dict(zip(buckets["bucket"], ticks, strict=True))
     for i, (name, part) in enumerate(df.groupby("system", sort=False)):
         part = part.sort_values("order")
-        has_ci = part["F1 CI low"].notna().any()
         fig.add_bar(
             name=str(name),
             x=[tick_of[b] for b in part["bucket"]],
@@ -164,7 +192,7 @@ def breakdown_figure(df: pd.DataFrame, *, title: str, convention: str) -> go.Fig
                 "symmetric": False,
                 "array": (part["F1 CI high"] - part["F1"]).tolist(),
                 "arrayminus": (part["F1"] - part["F1 CI low"]).tolist(),
-                "visible": bool(has_ci),
+                "visible": bool(part["F1 CI low"].notna().any()),
             },
             customdata=part[
                 ["P", "R", "tp", "predicted", "gold", "support", "F1 CI low", "F1 CI high"]
@@ -176,20 +204,46 @@ def breakdown_figure(df: pd.DataFrame, *, title: str, convention: str) -> go.Fig
                 "%{customdata[3]} · gold %{customdata[4]}<br>support %{customdata[5]}<extra></extra>"
             ),
         )
+    empty = df[df["F1"].isna()]
+    for _, row in empty.iterrows():  # nothing to find and nothing predicted: no score, say so
+        fig.add_annotation(
+            x=tick_of[row["bucket"]], y=0, text="n/a", showarrow=False, yshift=8, font={"color": "#888"}
+        )
+    top = max(
+        df["F1 CI high"].max(skipna=True) if df["F1 CI high"].notna().any() else 0,
+        df["F1"].max(skipna=True) or 0,
+    )
+    y_range = [0, 105] if full_scale else [0, min(105.0, max(10.0, 1.15 * float(top or 0)))]
     unit = str(df["unit"].iloc[0])
     fig.update_layout(
         title={
             "text": f"{title}<br><sub>{CONVENTION_TITLES.get(convention, convention)} F1 · "
-            f"support n = {unit} · whiskers: 95% bootstrap CI</sub>"
+            f"support n = {unit} · {ci_note or 'whiskers: 95% CI'}</sub>"
         },
         barmode="group",
-        yaxis={"title": "F1 (%)", "range": [0, 105]},
+        yaxis={"title": "F1 (%)", "range": y_range},
         xaxis={"title": None},
         legend={"orientation": "h", "y": -0.25},
         margin={"t": 70, "b": 40, "l": 50, "r": 10},
         height=380,
+        clickmode="event+select",
     )
     return fig
+
+
+def bucket_test_table(df: pd.DataFrame, tests: dict[str, dict[str, Any]], names: list[str]) -> pd.DataFrame:
+    """Per bucket: support, each system's F1, the difference (last − first) with its 95% CI and p-value."""
+    rows = []
+    for raw, part in df.sort_values("order").groupby("raw bucket", sort=False):
+        f1 = dict(zip(part["system"], part["F1"], strict=True))
+        test = tests.get(str(raw), {})
+        row: dict[str, Any] = {"bucket": part["bucket"].iloc[0], "support": int(part["support"].iloc[0])}
+        row.update({f"{n} F1": f1.get(n) for n in names})
+        row[f"Δ ({names[-1]} − {names[0]})"] = pct(test.get("delta"))
+        row["Δ 95% CI"] = _ci_text(test.get("delta_ci"))
+        row["p-value"] = None if test.get("p_value") is None else round(test["p_value"], 4)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def taxonomy_frame(rep: dict[str, Any]) -> pd.DataFrame:
@@ -204,7 +258,7 @@ def taxonomy_frame(rep: dict[str, Any]) -> pd.DataFrame:
                     {
                         "system": name,
                         "side": "predicted relations" if side == "pred" else "gold relations",
-                        "category": category,
+                        "category": TAXONOMY_NAMES.get(category, category),
                         "count": n,
                         "share %": round(100 * n / total, 1),
                     }

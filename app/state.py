@@ -15,6 +15,12 @@ import streamlit as st
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RUNS_ENV = "ENPAR_RUNS"
 
+# Page scripts, relative to the entrypoint (st.Page, st.page_link and st.switch_page all take these).
+PAGE_COMPARE = "app/pages/compare.py"
+PAGE_BREAKDOWN = "app/pages/breakdown.py"
+PAGE_EXAMPLES = "app/pages/examples.py"
+PAGE_RUNS = "app/pages/runs.py"
+
 # Sidebar (shared by all pages).
 CKPT_A = "sb_ckpt_a"  # checkpoint folder (str) of system A
 CKPT_B = "sb_ckpt_b"  # checkpoint folder (str) of system B
@@ -28,10 +34,16 @@ CMP_TEXT = "cmp_text"
 CMP_INDEX = "cmp_index"  # index of the dataset sentence
 
 # Breakdown and Examples (same conventions on both pages).
-BD_SOURCE = "bd_source"  # "A vs B" | "One run"
+BD_SOURCE = "bd_source"  # app.sources.SOURCES: "Built-in" | "Checkpoints" | "Files" | "One run"
 BD_RUN = "bd_run"  # run id picked on Breakdown (set by Runs' "Open in Breakdown")
 CONVENTION = "bd_convention"  # "relation" | "relation_strict"
 SYMMETRIC = "bd_symmetric"  # "directed" | "unordered" | "doubled"
+AN_PAIR = "an_pair"  # index into app.builtin.PAIRS
+AN_SEED = "an_seed"  # seed of the built-in pair
+AN_FORMAT = "an_format"  # reader format of uploaded files ("auto" detects)
+AN_GOLD_MODE = "an_gold_mode"  # "Data folder split" | "Upload"
+AN_GOLD_SPLIT = "an_gold_split"
+FULL_SCALE = "bd_full_scale"  # breakdown charts on a fixed 0-100 axis instead of auto-scaled
 
 EX_CATEGORY = "ex_category"
 EX_LABEL = "ex_label"
@@ -44,7 +56,10 @@ DEFAULTS: dict[str, Any] = {
     CMP_SOURCE: "Paste text",
     CMP_TEXT: "",
     CMP_INDEX: 0,
-    BD_SOURCE: "A vs B",
+    AN_PAIR: 0,
+    AN_FORMAT: "auto",
+    AN_GOLD_MODE: "Data folder split",
+    FULL_SCALE: False,
     CONVENTION: "relation_strict",
     SYMMETRIC: "directed",
     EX_CATEGORY: "Any disagreement",
@@ -55,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 # Kept alive across page switches (see init_state); checkpoint/split defaults come from the sidebar.
-PERSISTENT = (CKPT_A, CKPT_B, SPLIT, *DEFAULTS)
+PERSISTENT = (CKPT_A, CKPT_B, SPLIT, BD_SOURCE, AN_SEED, AN_GOLD_SPLIT, *DEFAULTS)
 
 
 def init_state() -> None:

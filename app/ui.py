@@ -5,14 +5,12 @@ UI helpers are keyword-only; widget keys come from app.state so pages never clas
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shlex
-import subprocess
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app import loading, runs, state
 from enpar.schema import DataError
@@ -20,6 +18,7 @@ from enpar.schema import DataError
 log = logging.getLogger("enpar.app")
 PAGE_CONFIG = {"page_title": "ENPAR Studio", "page_icon": "🧩", "layout": "wide"}
 EVAL_CHOICES = ("A", "B", "A and B")
+FINETUNE_PRESET = "scierc-cpu"  # the setting adopted on dev (enpar/presets.py)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -42,6 +41,11 @@ def show_error(exc: BaseException, *, what: str) -> None:
     st.error("\n".join(lines), icon=":material/error:")
 
 
+def when(ts: float | None) -> str:
+    """A timestamp as local date and time ("" for None)."""
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
 def _display_path(path: Path) -> str:
     try:
         return str(path.relative_to(state.PROJECT_ROOT))
@@ -49,26 +53,11 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def finetune_budget_args() -> str:
-    """The CPU fine-tuning budget chosen on dev (scripts/finetune_setting.sh), as `enpar finetune` flags.
+def finetune_budget(preset: str = FINETUNE_PRESET) -> tuple[str, str]:
+    """(the preset's `enpar finetune` flags, its description), read by import from enpar.presets."""
+    from enpar.presets import get_preset, preset_args
 
-    The script is the one place the budget lives; it is read through bash so its defaults and the
-    environment's overrides resolve exactly as the training scripts see them. Empty (the CLI's paper
-    defaults) where the script or bash is missing.
-    """
-    setting = state.PROJECT_ROOT / "scripts" / "finetune_setting.sh"
-    try:
-        out = subprocess.run(
-            ["bash", "-c", f'source {shlex.quote(str(setting))} && printf "%s\\n%s" "$FT_EPOCHS" "$FT_ARGS"'],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    epochs, _, args = out.partition("\n")
-    return " ".join(shlex.join(shlex.split(part)) for part in (f"--epochs {epochs}", args) if part.strip())
+    return shlex.join(preset_args(preset)), get_preset(preset).description
 
 
 def make_checkpoint_commands() -> str:
@@ -78,28 +67,17 @@ def make_checkpoint_commands() -> str:
     data = Path(splits["scierc/train"]).parent if "scierc/train" in splits else Path("../shared/data/scierc")
     wiki = data.parent / "wikitext2_raw" / "wiki.valid.raw"
     d, r, w = (shlex.quote(_display_path(p)) for p in (data, Path(root), wiki))
-    budget = finetune_budget_args()
-    finetune = f"enpar finetune --train {d}/train.json --dev {d}/dev.json" + (f" {budget}" if budget else "")
-
-    def vote(run: str) -> str:  # the adopted prediction setting, switched on in a trained checkpoint
-        return (
-            f"python scripts/tune_threshold.py {run}/best --dev {d}/dev.json --field document_type_vote "
-            f"--grid on --write --out {run}/doc_vote.json"
-        )
-
+    flags, _ = finetune_budget()
+    finetune = f"enpar finetune --train {d}/train.json --dev {d}/dev.json --preset {FINETUNE_PRESET}"
     return "\n".join(
         [
+            f"# the fine-tuning preset {FINETUNE_PRESET} (enpar/presets.py) = {flags}",
             "# 1. the BERT baseline (checkpoint A): a run folder with the best checkpoint in best/",
-            "#    (the CPU budget chosen on dev, scripts/finetune_setting.sh; drop the budget flags for the",
-            "#    paper's 200 epochs of batch 32), then one type per term and document (chosen on dev)",
             f"{finetune} --out {r}/bert-baseline",
-            vote(f"{r}/bert-baseline"),
             "# 2. ENPAR (checkpoint B): annotate a corpus with spaCy, pre-train, fine-tune from its 25% step",
             f"enpar annotate {w} {r}/corpus.jsonl --input-format wikitext",
             f"enpar pretrain {r}/corpus.jsonl --out {r}/enpar-pretrain --steps 400 --accumulate 4 --lr 1e-4",
             f"{finetune} --init {r}/enpar-pretrain/step-000100 --out {r}/enpar",
-            vote(f"{r}/enpar"),
-            f"# or the whole pipeline (about 6 minutes on a 2-core CPU): make demo DATA={d} QUICK=1",
         ]
     )
 
@@ -153,34 +131,13 @@ def no_split_help() -> None:
 # The frame: state + sidebar, rendered by the entrypoint on every page
 
 
-def _run_token() -> object | None:
-    """An object that lives for exactly one script run (Streamlit makes a new coordinator per run)."""
-    ctx = get_script_run_ctx()
-    return getattr(ctx, "parallel_coordinator", None) if ctx is not None else None
-
-
 def frame() -> None:
     """Session defaults and the shared sidebar (called by streamlit_app.py before the page runs)."""
-    token = _run_token()
-    if token is not None:
-        token._enpar_framed = True  # type: ignore[attr-defined]
     state.init_state()
+    runs.reconcile(
+        run_store()
+    )  # once per script run: close runs whose worker vanished while the app was down
     sidebar()
-
-
-def ensure_frame() -> None:
-    """Render the frame if the entrypoint did not run this time.
-
-    Why: with a `pages/` folder next to the entrypoint, Streamlit's legacy multipage mode can run a page
-    file on its own (AppTest from its second run on; a fresh server whose first request is a page URL).
-    """
-    token = _run_token()
-    if token is None or getattr(token, "_enpar_framed", False):
-        return
-    # What st.navigation itself does, so that the next runs go through the entrypoint again.
-    PagesManager.uses_pages_directory = False
-    st.set_page_config(**PAGE_CONFIG)
-    frame()
 
 
 def _keep_valid(key: str, options: list[str], default: str | None) -> None:
@@ -260,20 +217,17 @@ def _eval_controls(found: list[loading.CheckpointInfo], splits: dict[str, str]) 
     if active:
         st.caption(f"{len(active)} run{'s' if len(active) > 1 else ''} in progress")
     if started or active:
-        st.page_link("pages/runs.py", label="Follow on Runs", icon=":material/pending_actions:")
+        st.page_link(state.PAGE_RUNS, label="Follow on Runs", icon=":material/pending_actions:")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _store(path: str) -> runs.RunStore:
+    return runs.RunStore.for_runs_dir(path)  # holds no connection: one per operation, safe to share
 
 
 def run_store() -> runs.RunStore:
-    """The runs database, opened and reconciled once per script run (pages and sidebar share it)."""
-    token, path = _run_token(), Path(state.runs_dir())
-    cached = getattr(token, "_enpar_store", None)
-    if cached is not None and cached.path.parent == path:
-        return cached
-    store = runs.RunStore.for_runs_dir(path)
-    runs.reconcile(store)  # closes runs whose worker vanished while the app was down
-    if token is not None:
-        token._enpar_store = store  # type: ignore[attr-defined]
-    return store
+    """The runs database of the runs folder (shared by the sidebar and the pages)."""
+    return _store(str(state.runs_dir()))
 
 
 def start_evaluations(which: str) -> list[int]:
