@@ -2,18 +2,21 @@
 
 Every string that comes from the user, a dataset or a checkpoint (tokens, labels, names) goes through
 `esc()` before it reaches HTML; colours and geometry are computed here and never taken from input.
-Layout is one SVG line per sentence (monospace, so widths are known without a browser): arcs above the
-words, stacked on levels so crossing or nested arcs never share a height, entity bars below.
+Layout (app.layout): words wrapped onto lines of a given width (monospace, so widths are known without a
+browser), arcs above each line stacked on levels so crossing or nested arcs never share a height, entity
+bars below. Where gold or the other system is known, what disagrees is drawn thick and the rest faded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from app import layout
+from app.layout import FONT, LABEL_CHAR_W, LABEL_FONT, LEVEL_H, PAD, ROW_H
+from app.layout import Arc as _Arc
 from enpar.schema import Entity, Relation, Sentence
 
 # Statuses of one item in one system's view.
@@ -42,14 +45,15 @@ PALETTE = (  # light fills, readable under dark text; picked per label by a stab
 STATUS_COLOUR = {CORRECT: "#2e7d32", SPURIOUS: "#c62828", MISSED: "#757575", None: "#37474f"}
 ONLY_COLOUR = "#ef6c00"
 
-FONT = 14  # px, monospace
-CHAR_W = FONT * 0.6  # monospace advance width
-GAP = CHAR_W + 4  # between words
-LEVEL_H = 22  # vertical distance between arc levels
-LABEL_FONT = 11
-LABEL_CHAR_W = LABEL_FONT * 0.62
-ROW_H = 26  # one row of entity bars + labels
-PAD = 8
+DEFAULT_WIDTH = 760  # px per drawn line: readable stacked, and two side-by-side columns at 1500 px
+PAGE_WIDTH = 1100  # px of the main column of a wide Streamlit page at 1500 px
+LINE_GAP = 14  # between wrapped lines of one sentence
+
+
+def column_width(n_columns: int, *, page_width: float = PAGE_WIDTH) -> float:
+    """Line width for a sentence drawn in one of n side-by-side columns, so that it wraps to the column
+    instead of being scaled down (small text) or clipped."""
+    return max(260.0, (page_width - 12 * (n_columns - 1)) / max(n_columns, 1))
 
 
 def esc(text: object) -> str:
@@ -60,16 +64,6 @@ def esc(text: object) -> str:
 def label_colour(label: str) -> str:
     digest = hashlib.md5(label.encode("utf-8")).digest()
     return PALETTE[digest[0] % len(PALETTE)]
-
-
-def display_width(text: str) -> int:
-    """Terminal-style cell count: wide CJK/emoji count 2, combining marks 0."""
-    width = 0
-    for ch in text:
-        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return max(width, 1)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -98,6 +92,11 @@ class Item:
     only: bool  # found by this system but not by the other one
 
     @property
+    def disagrees(self) -> bool:
+        """Wrong against gold, missed, or found by one system only: what the eye should go to."""
+        return self.only or self.status in (SPURIOUS, MISSED)
+
+    @property
     def colour(self) -> str:
         if self.status is None and self.only:
             return ONLY_COLOUR
@@ -112,6 +111,7 @@ class View:
     entities: tuple[Item, ...]
     relations: tuple[Item, ...]
     title: str = ""
+    compared: bool = False  # marked against gold or another system (agreeing items are then faded)
 
 
 def build_view(
@@ -156,7 +156,7 @@ def build_view(
         pred_ents, pred_rels = set(pred.entities), {rkey(r) for r in pred.relations}
         ents += [Item(e, None, MISSED, False) for e in gold.entities if e not in pred_ents]
         rels += [Item(None, r, MISSED, False) for r in gold.relations if rkey(r) not in pred_rels]
-    return View(pred, tuple(ents), tuple(rels), title)
+    return View(pred, tuple(ents), tuple(rels), title, gold is not None or other is not None)
 
 
 def _status(found: bool) -> str:
@@ -164,167 +164,92 @@ def _status(found: bool) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Geometry
-
-
-@dataclass
-class _Arc:
-    item: Item
-    x_head: float
-    x_tail: float
-    level: int = 1
-
-    @property
-    def left(self) -> float:
-        return min(self.x_head, self.x_tail)
-
-    @property
-    def right(self) -> float:
-        return max(self.x_head, self.x_tail)
-
-    @property
-    def text(self) -> str:
-        rel = self.item.relation
-        assert rel is not None
-        glyphs = STATUS_GLYPH.get(self.item.status or "", "") + (ONLY_GLYPH if self.item.only else "")
-        return f"{rel.label} {glyphs}".strip()
-
-    def extent(self) -> tuple[float, float]:
-        """x-interval the arc and its label occupy (labels wider than short arcs overflow both ways)."""
-        mid = (self.left + self.right) / 2
-        half_label = len(self.text) * LABEL_CHAR_W / 2 + 4
-        return min(self.left, mid - half_label), max(self.right, mid + half_label)
-
-
-def _token_x(tokens: Sequence[str]) -> tuple[list[float], list[float]]:
-    xs, widths, x = [], [], PAD
-    for tok in tokens:
-        w = display_width(tok) * CHAR_W
-        xs.append(x)
-        widths.append(w)
-        x += w + GAP
-    return xs, widths
-
-
-def _assign_anchors(arcs: list[_Arc], spans: dict[tuple[int, int], tuple[float, float]]) -> None:
-    """Spread the endpoints that share an entity across its width so that arcs leaving one entity neither
-    start at the same point nor cross there: left-going ends sit left of right-going ones, and a farther
-    partner (a higher, enclosing arc) gets the slot nearer the middle, so it encloses the nearer ones."""
-    ends: dict[tuple[int, int], list[tuple[tuple[bool, float], int, str]]] = {}
-    for i, arc in enumerate(arcs):
-        rel = arc.item.relation
-        assert rel is not None
-        head_span, tail_span = rel.head.span, rel.tail.span
-        head_mid, tail_mid = sum(spans[head_span]) / 2, sum(spans[tail_span]) / 2
-        ends.setdefault(head_span, []).append(((tail_mid >= head_mid, -tail_mid), i, "head"))
-        ends.setdefault(tail_span, []).append(((head_mid >= tail_mid, -head_mid), i, "tail"))
-    for span, items in ends.items():
-        x0, x1 = spans[span]
-        items.sort()
-        for j, (_, i, which) in enumerate(items):
-            x = x0 + (j + 1) * (x1 - x0) / (len(items) + 1)
-            setattr(arcs[i], "x_head" if which == "head" else "x_tail", x)
-
-
-def _assign_levels(arcs: list[_Arc]) -> int:
-    """Narrow arcs first; each one sits one level above every placed arc it overlaps or crosses."""
-    placed: list[_Arc] = []
-    for arc in sorted(arcs, key=lambda a: (a.extent()[1] - a.extent()[0], a.left)):
-        lo, hi = arc.extent()
-        below = [p.level for p in placed if p.extent()[0] < hi and lo < p.extent()[1]]
-        arc.level = max(below, default=0) + 1
-        placed.append(arc)
-    return max((a.level for a in arcs), default=0)
+# SVG (positions from app.layout)
 
 
 def _entity_text(item: Item) -> str:
     ent = item.entity
     assert ent is not None
-    glyphs = STATUS_GLYPH.get(item.status or "", "") + (ONLY_GLYPH if item.only else "")
-    return f"{ent.label} {glyphs}".strip()
+    return f"{ent.label} {_glyphs(item)}".strip()
 
 
-def _assign_rows(items: Sequence[Item], span_x: Callable[[int, int], tuple[float, float]]) -> list[int]:
-    """Entity bars: the first row where neither the bar nor its label (often wider than a short word)
-    overlaps another; found entities claim the top row before missed ones."""
-
-    def extent(i: int) -> tuple[float, float]:
-        ent = items[i].entity
-        assert ent is not None
-        x0, x1 = span_x(ent.start, ent.end)
-        return x0, max(x1, x0 + len(_entity_text(items[i])) * LABEL_CHAR_W) + 4
-
-    order = sorted(range(len(items)), key=lambda i: (items[i].status == MISSED, extent(i)))
-    taken_rows: list[list[tuple[float, float]]] = []
-    rows = [0] * len(items)
-    for i in order:
-        lo, hi = extent(i)
-        for r, taken in enumerate(taken_rows):
-            if all(hi <= a or b <= lo for a, b in taken):
-                taken.append((lo, hi))
-                rows[i] = r
-                break
-        else:
-            taken_rows.append([(lo, hi)])
-            rows[i] = len(taken_rows) - 1
-    return rows
+def _glyphs(item: Item) -> str:
+    return STATUS_GLYPH.get(item.status or "", "") + (ONLY_GLYPH if item.only else "")
 
 
-# ---------------------------------------------------------------------------------------------------------
-# SVG
-
-
-def sentence_svg(view: View) -> str:
-    """One sentence as an SVG: words, entity bars with type labels below, relation arcs above."""
-    tokens = view.sentence.tokens
-    xs, widths = _token_x(tokens)
-
-    def span_x(start: int, end: int) -> tuple[float, float]:
-        return xs[start], xs[end - 1] + widths[end - 1]
-
-    spans = {}
-    for item in view.entities:
-        assert item.entity is not None
-        spans[item.entity.span] = span_x(*item.entity.span)
-    arcs = []
+def _relation_arcs(view: View, lines: layout.Lines) -> list[_Arc]:
+    specs = []
     for item in view.relations:
         rel = item.relation
         assert rel is not None
-        for ent in (rel.head, rel.tail):
-            spans.setdefault(ent.span, span_x(*ent.span))
-        arcs.append(_Arc(item, 0.0, 0.0))
-    _assign_anchors(arcs, spans)
-    n_levels = _assign_levels(arcs)
-    rows = _assign_rows(view.entities, span_x)
-    n_rows = max(rows, default=-1) + 1
+        specs.append((item, rel.head.span, rel.tail.span, f"{rel.label} {_glyphs(item)}".strip()))
+    return layout.relation_arcs(specs, lines)
 
-    text_top = PAD + n_levels * LEVEL_H + (10 if arcs else 0)
-    baseline = text_top + FONT
-    bars_top = baseline + 6
-    height = bars_top + n_rows * ROW_H + PAD
-    width = (xs[-1] + widths[-1] + PAD) if tokens else 2 * PAD
-    label_ends = (
-        span_x(*i.entity.span)[0] + len(_entity_text(i)) * LABEL_CHAR_W for i in view.entities if i.entity
-    )
-    width = max(width, max((a.extent()[1] for a in arcs), default=0) + PAD, max(label_ends, default=0) + PAD)
 
+def _entity_rows(view: View, lines: layout.Lines) -> list[int]:
+    """Row of each entity bar under its line: where neither the bar nor its label (often wider than a
+    short word) overlaps another; found entities claim the top row before missed ones."""
+    extents = []
+    for item in view.entities:
+        ent = item.entity
+        assert ent is not None
+        x0, x1 = lines.span_x(ent.start, ent.end)
+        extents.append((lines.line[ent.start], x0, max(x1, x0 + len(_entity_text(item)) * LABEL_CHAR_W) + 4))
+    order = sorted(range(len(extents)), key=lambda i: (view.entities[i].status == MISSED, extents[i]))
+    return layout.assign_rows(extents, order)
+
+
+def sentence_svg(view: View, *, max_width: float | None = None) -> str:
+    """One sentence as an SVG: words (wrapped onto lines of at most max_width px), entity bars with type
+    labels below each line, relation arcs above it. It scales down (never clips) in a narrower column."""
+    tokens = view.sentence.tokens
+    spans = [i.entity.span for i in view.entities if i.entity] + [
+        s for i in view.relations if i.relation for s in (i.relation.head.span, i.relation.tail.span)
+    ]
+    lines = layout.layout_tokens(tokens, max_width=max_width or DEFAULT_WIDTH, keep_together=spans)
+    arcs = _relation_arcs(view, lines)
+    layout.assign_levels(arcs)
+    rows = _entity_rows(view, lines)
+    emphasis = view.compared and any(i.disagrees for i in (*view.entities, *view.relations))
+
+    # Vertical: per line, its arc levels, then the words, then its rows of entity bars.
+    text_top, bars_top, y = [], [], 0.0
+    for ln in range(lines.n_lines):
+        levels = max((a.level for a in arcs if a.line == ln), default=0)
+        line_rows = (r for r, i in zip(rows, view.entities, strict=True) if _line(i, lines) == ln)
+        n_rows = max(line_rows, default=-1)
+        text_top.append(y + PAD + levels * LEVEL_H + (10 if levels else 0))
+        bars_top.append(text_top[-1] + FONT + 6)
+        y = bars_top[-1] + (n_rows + 1) * ROW_H + (PAD if ln == lines.n_lines - 1 else LINE_GAP)
+    width = max(
+        max(lines.line_width, default=2 * PAD),
+        max((a.extent()[1] + PAD for a in arcs), default=0),
+        max((lines.span_x(*i.entity.span)[0] + len(_entity_text(i)) * LABEL_CHAR_W + PAD
+             for i in view.entities if i.entity), default=0),
+    )  # fmt: skip
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="enpar-sent" width="{width:.0f}" '
-        f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
-        f'aria-label="{esc(" ".join(tokens))}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="enpar-sent" width="{width:.0f}" height="{y:.0f}" '
+        f'viewBox="0 0 {width:.0f} {y:.0f}" style="max-width:100%;height:auto;display:block" role="img" '
+        f'aria-label="{esc(layout.detokenize(tokens))}">',
         "<defs>" + "".join(_arrow_marker(c) for c in _arc_colours()) + "</defs>",
     ]
     for item, row in zip(view.entities, rows, strict=True):
-        parts.append(_entity_svg(item, row, span_x, text_top, bars_top))
-    for x, tok in zip(xs, tokens, strict=True):
+        ln = _line(item, lines)
+        parts.append(_entity_svg(item, row, lines, text_top[ln], bars_top[ln], faded=emphasis))
+    for i, tok in enumerate(tokens):
         parts.append(
-            f'<text x="{x:.1f}" y="{baseline:.1f}" font-family="monospace" font-size="{FONT}" '
-            f'fill="#111" xml:space="preserve">{esc(tok)}</text>'
+            f'<text x="{lines.x[i]:.1f}" y="{text_top[lines.line[i]] + FONT:.1f}" font-family="monospace" '
+            f'font-size="{FONT}" fill="#111" xml:space="preserve">{esc(layout.shown(tok))}</text>'
         )
     for arc in sorted(arcs, key=lambda a: -a.level):  # outer arcs first, so inner labels stay on top
-        parts.append(_arc_svg(arc, text_top - 2))
+        parts.append(_arc_svg(arc, text_top[arc.line] - 2, faded=emphasis))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _line(item: Item, lines: layout.Lines) -> int:
+    assert item.entity is not None
+    return lines.line[item.entity.start]
 
 
 def _arc_colours() -> list[str]:
@@ -344,18 +269,20 @@ def _arrow_marker(colour: str) -> str:
 
 
 def _entity_svg(
-    item: Item, row: int, span_x: Callable[[int, int], tuple[float, float]], text_top: float, bars_top: float
+    item: Item, row: int, lines: layout.Lines, text_top: float, bars_top: float, *, faded: bool
 ) -> str:
     ent = item.entity
     assert ent is not None
-    x0, x1 = span_x(ent.start, ent.end)
+    x0, x1 = lines.span_x(ent.start, ent.end)
     fill = label_colour(ent.label)
     y = bars_top + row * ROW_H
     dash = ' stroke-dasharray="4 3"' if item.status == MISSED else ""
     stroke = item.colour if (item.status or item.only) else fill
-    width = 2.5 if item.only else 1.5
+    width = 2.5 if item.disagrees else 1.5
     tip = f"{ent.label} [{ent.start}, {ent.end})" + (f" {item.status}" if item.status else "")
     tip += " (only this system)" if item.only else ""
+    opacity = ' opacity="0.5"' if faded and not item.disagrees else ""
+    weight = ' font-weight="bold"' if faded and item.disagrees else ""
     out = []
     if item.status != MISSED:  # highlight the words of found entities
         out.append(
@@ -363,45 +290,60 @@ def _entity_svg(
             f'rx="3" fill="{fill}" fill-opacity="0.55"/>'
         )
     out.append(
-        f'<g class="ent ent-{item.status or "plain"}{" ent-only" if item.only else ""}">'
+        f'<g class="ent ent-{item.status or "plain"}{" ent-only" if item.only else ""}"{opacity}>'
         f"<title>{esc(tip)}</title>"
         f'<rect x="{x0:.1f}" y="{y:.1f}" width="{x1 - x0:.1f}" height="7" rx="2" fill="{fill}" '
         f'stroke="{stroke}" stroke-width="{width}"{dash}/>'
-        f'<text x="{x0:.1f}" y="{y + 19:.1f}" font-family="sans-serif" font-size="{LABEL_FONT}" '
+        f'<text x="{x0:.1f}" y="{y + 19:.1f}" font-family="sans-serif" font-size="{LABEL_FONT}"{weight} '
         f'fill="{STATUS_COLOUR[item.status] if item.status else "#333"}">{esc(_entity_text(item))}</text></g>'
     )
     return "".join(out)
 
 
-def _arc_svg(arc: _Arc, base_y: float) -> str:
-    item, rel = arc.item, arc.item.relation
-    assert rel is not None
-    colour = item.colour
-    y = base_y - arc.level * LEVEL_H + 6
+def _arc_path(arc: _Arc, base_y: float, y: float) -> str:
+    """Up from the head, across, down to the tail; an open end (the other argument is on another line)
+    stays at the arc's height at the line's edge."""
     x1, x2 = arc.x_head, arc.x_tail
     r = min(6.0, abs(x2 - x1) / 2)
     sign = 1 if x2 >= x1 else -1
-    path = (
-        f"M{x1:.1f},{base_y:.1f} L{x1:.1f},{y + r:.1f} Q{x1:.1f},{y:.1f} {x1 + sign * r:.1f},{y:.1f} "
-        f"L{x2 - sign * r:.1f},{y:.1f} Q{x2:.1f},{y:.1f} {x2:.1f},{y + r:.1f} L{x2:.1f},{base_y:.1f}"
-    )
+    start = f"M{x1:.1f},{y:.1f}" if arc.head_open else (
+        f"M{x1:.1f},{base_y:.1f} L{x1:.1f},{y + r:.1f} Q{x1:.1f},{y:.1f} {x1 + sign * r:.1f},{y:.1f}"
+    )  # fmt: skip
+    if arc.tail_open:
+        return f"{start} L{x2:.1f},{y:.1f}"
+    end = f"Q{x2:.1f},{y:.1f} {x2:.1f},{y + r:.1f} L{x2:.1f},{base_y:.1f}"
+    return f"{start} L{x2 - sign * r:.1f},{y:.1f} {end}"
+
+
+def _arc_svg(arc: _Arc, base_y: float, *, faded: bool) -> str:
+    item = arc.item
+    assert isinstance(item, Item) and item.relation is not None
+    rel, colour = item.relation, item.colour
+    y = base_y - arc.level * LEVEL_H + 6
     dash = ' stroke-dasharray="5 3"' if item.status == MISSED else ""
-    width = 2.4 if item.only else 1.4
-    mid = (x1 + x2) / 2
+    width = 2.6 if item.disagrees else 1.4
+    mid = arc.label_x
     label_w = len(arc.text) * LABEL_CHAR_W + 6
     head, tail = rel.head, rel.tail
     tip = f"{rel.label}: [{head.start}, {head.end}) {head.label} → [{tail.start}, {tail.end}) {tail.label}"
     tip += f" ({item.status})" if item.status else ""
     tip += " (only this system)" if item.only else ""
+    marker = "" if arc.tail_open else f' marker-end="url(#{_marker_id(colour)})"'
+    opacity = ' opacity="0.45"' if faded and not item.disagrees else ""
+    strong = faded and item.disagrees
+    bold = ' font-weight="bold"' if strong else ""
+    label_fill = "#fff3c4" if strong else "white"  # disagreements: a highlighted label
     return (
-        f'<g class="arc arc-{item.status or "plain"}{" arc-only" if item.only else ""}">'
+        f'<g class="arc arc-{item.status or "plain"}{" arc-only" if item.only else ""}'
+        f'{" arc-disagree" if item.disagrees else ""}"{opacity}>'
         f"<title>{esc(tip)}</title>"
-        f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="{width}"{dash} '
-        f'marker-end="url(#{_marker_id(colour)})"/>'
+        f'<path d="{_arc_path(arc, base_y, y)}" fill="none" stroke="{colour}" stroke-width="{width}"{dash}'
+        f"{marker}/>"
         f'<rect x="{mid - label_w / 2:.1f}" y="{y - 8:.1f}" width="{label_w:.1f}" height="15" rx="3" '
-        f'fill="white" fill-opacity="0.92" stroke="{colour}" stroke-width="0.6"/>'
+        f'fill="{label_fill}" fill-opacity="0.95" stroke="{colour}" stroke-width="{1.2 if strong else 0.6}"/>'
         f'<text x="{mid:.1f}" y="{y + 3.5:.1f}" text-anchor="middle" font-family="sans-serif" '
-        f'font-size="{LABEL_FONT}" fill="{colour}">{esc(arc.text)}</text></g>'
+        f'font-size="{LABEL_FONT}"{bold} fill="{colour}">'
+        f"{esc(arc.text)}</text></g>"
     )
 
 
@@ -409,23 +351,24 @@ def _arc_svg(arc: _Arc, base_y: float) -> str:
 # HTML blocks
 
 
-def view_html(view: View) -> str:
-    """A titled, horizontally scrollable block holding the sentence's SVG."""
+def view_html(view: View, *, max_width: float | None = None) -> str:
+    """A titled block holding the sentence's SVG, wrapped to max_width px (see column_width); it scales
+    down in a narrower container, so nothing is clipped and there is no scrollbar per sentence."""
     title = (
         f'<div class="enpar-title" style="font-weight:600;margin:2px 0">{esc(view.title)}</div>'
         if view.title
         else ""
     )
-    return (
-        f'<div class="enpar-view">{title}'
-        f'<div style="overflow-x:auto;padding-bottom:4px">{sentence_svg(view)}</div></div>'
-    )
+    return f'<div class="enpar-view">{title}{sentence_svg(view, max_width=max_width)}</div>'
 
 
 def sentence_text_html(sentence: Sentence, *, prefix: str = "") -> str:
-    """The sentence as plain (escaped) text, e.g. as a heading."""
-    text = " ".join(sentence.tokens)
-    return f'<div class="enpar-text" style="color:#444;margin:6px 0 2px 0">{esc(prefix)}{esc(text)}</div>'
+    """The sentence as running text (detokenised, escaped), its direction from its own letters."""
+    text = layout.detokenize(sentence.tokens)
+    return (
+        f'<div class="enpar-text" dir="auto" style="color:#444;margin:6px 0 2px 0">'
+        f"{esc(prefix)}<bdi>{esc(text)}</bdi></div>"
+    )
 
 
 def legend_html(*, with_gold: bool, with_other: bool) -> str:
@@ -438,9 +381,9 @@ def legend_html(*, with_gold: bool, with_other: bool) -> str:
             f'<span style="color:{STATUS_COLOUR[MISSED]}">{STATUS_GLYPH[MISSED]} missed (dashed)</span>',
         ]
     if with_other:
-        parts.append(
-            f'<span style="color:{ONLY_COLOUR}">{ONLY_GLYPH} only this system found it (thick)</span>'
-        )
+        parts.append(f'<span style="color:{ONLY_COLOUR}">{ONLY_GLYPH} only this system found it</span>')
+    if with_gold or with_other:
+        parts.append("disagreements thick with a highlighted label, agreements faded")
     parts.append("arcs point from head to tail")
     return '<div class="enpar-legend" style="font-size:0.85em;color:#555">' + " · ".join(parts) + "</div>"
 
@@ -495,3 +438,17 @@ def count_marks(views: Iterable[View]) -> dict[str, int]:
             for mark in filter(None, (item.status, "only" if item.only else None)):
                 counts[f"{kind}_{mark}"] = counts.get(f"{kind}_{mark}", 0) + 1
     return counts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Kept for tests/test_app.py until its rendering tests move to tests/test_render.py (then delete).
+
+_token_x = layout._token_x
+_assign_levels = layout.assign_levels
+
+
+def _assign_anchors(arcs: list[_Arc], spans: dict[tuple[int, int], tuple[float, float]]) -> None:
+    for arc in arcs:
+        rel = arc.item.relation  # type: ignore[attr-defined]
+        arc.spans, arc.text = (rel.head.span, rel.tail.span), f"{rel.label} {_glyphs(arc.item)}".strip()  # type: ignore[arg-type]
+    layout.assign_anchors(arcs, spans)
