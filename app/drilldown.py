@@ -40,8 +40,9 @@ def disagreement_notes(an: analysis.Analysis, i: int, *, convention: str, symmet
     if not an.paired:
         return []
     gold, a, b = an.gold[i], an.preds[0][i], an.preds[1][i]
-    items = examples.find_disagreements([gold], [a], [b], convention=convention, symmetric=symmetric,
-                                        symmetric_labels=an.symmetric_labels)  # fmt: skip
+    items = examples.find_disagreements(
+        [gold], [a], [b], convention=convention, symmetric=symmetric, symmetric_labels=an.symmetric_labels
+    )
     names = dict(zip("AB", an.names, strict=True))
     return [
         examples.describe(d, gold, names, holder=examples.holder_of(d, gold, {"A": a, "B": b})) for d in items
@@ -107,4 +108,3 @@ def browser(
     st.session_state[pos_key] = pos
     p3.caption(f"Sentence {pos + 1} of {len(order)} in this list (#{order[pos] + 1} of {an.gold_name})")
     draw_sentence(an, order[pos], convention=convention, symmetric=symmetric)
-

@@ -45,9 +45,12 @@ def _gold(*, key: str) -> tuple[str, str, list] | None:
     """(name, source, sentences) of the gold: a split of the data folder, or an uploaded file."""
     splits = loading.find_splits()
     mode = st.segmented_control(
-        "Gold", ["Data folder split", "Upload"], key=state.AN_GOLD_MODE, required=True,
+        "Gold",
+        ["Data folder split", "Upload"],
+        key=state.AN_GOLD_MODE,
+        required=True,
         help="The gold sentences the predictions are scored against.",
-    )  # fmt: skip
+    )
     if mode == "Upload" or not splits:
         if not splits and mode != "Upload":
             st.caption("No split in the data folder: upload the gold file.")
@@ -62,9 +65,11 @@ def _gold(*, key: str) -> tuple[str, str, list] | None:
 
 def pick(*, key: str) -> analysis.Analysis | None:
     st.selectbox(
-        "Format of uploaded files", FORMAT_CHOICES, key=state.AN_FORMAT,
+        "Format of uploaded files",
+        FORMAT_CHOICES,
+        key=state.AN_FORMAT,
         help="auto: detected from the content. Files without sentence ids line up with gold by position.",
-    )  # fmt: skip
+    )
     gold = _gold(key=key)
     preds = {slot: _upload_slot(slot, label, key=key) for slot, label in SLOTS.items()}
     if gold is None or preds["A"] is None:

@@ -12,6 +12,11 @@ import pandas as pd
 
 from app import analysis, reporting
 
+STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+    "td,th{padding:2px 8px;border:1px solid #ccc}"
+)
+
 
 def _md_table(df: pd.DataFrame) -> str:
     def cell(v: Any) -> str:
@@ -51,8 +56,8 @@ def _header(rep: dict[str, Any], an: analysis.Analysis) -> list[str]:
     return [
         f"Gold: {an.gold_name} ({len(an.gold)} sentences); systems: {', '.join(an.names)}.",
         an.note,
-        f"Symmetric relations: {s['symmetric']}. Intervals: 95% {s['ci_method']} ({s['n_bootstrap']} resamples). "
-        f"Paired test: {s['test']}.",
+        f"Symmetric relations: {s['symmetric']}. Intervals: 95% {s['ci_method']} "
+        f"({s['n_bootstrap']} resamples). Paired test: {s['test']}.",
     ]
 
 
@@ -80,5 +85,5 @@ def html(rep: dict[str, Any], an: analysis.Analysis, *, convention: str) -> str:
             first = False
     for title, df in _sections(rep, convention):
         parts += [f"<h2>{html_lib.escape(title)}</h2>", df.to_html(index=False, na_rep="", escape=True)]
-    style = "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}td,th{padding:2px 8px;border:1px solid #ccc}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    head = f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style></head><body>"
+    return head + "".join(parts) + "</body></html>"

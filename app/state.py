@@ -32,6 +32,7 @@ LAST_STARTED = "sb_last_started"  # ids of the runs the sidebar started last (fo
 CMP_SOURCE = "cmp_source"  # "Paste text" | "Dataset sentence"
 CMP_TEXT = "cmp_text"
 CMP_INDEX = "cmp_index"  # index of the dataset sentence
+CMP_PER_LINE = "cmp_per_line"  # the paste holds one sentence per line (no spaCy sentence split)
 
 # Breakdown and Examples (same conventions on both pages).
 BD_SOURCE = "bd_source"  # app.sources.SOURCES: "Built-in" | "Checkpoints" | "Files" | "One run"
@@ -56,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     CMP_SOURCE: "Paste text",
     CMP_TEXT: "",
     CMP_INDEX: 0,
+    CMP_PER_LINE: False,
     AN_PAIR: 0,
     AN_FORMAT: "auto",
     AN_GOLD_MODE: "Data folder split",

@@ -82,15 +82,48 @@ def make_checkpoint_commands() -> str:
     )
 
 
+def _starter_button() -> None:
+    """One button that builds a small BERT + ENPAR checkpoint pair in the background (app/runs.py)."""
+    start = getattr(runs, "start_starter_pair", None)  # h4's API; hidden until it exists
+    splits = loading.find_splits()
+    if start is None or "scierc/train" not in splits:
+        return
+    store = run_store()
+    active = getattr(runs, "active_starter", lambda _s: None)(store)
+    if active is not None:
+        st.info(
+            f"The starter pair is being built (run #{active.id}): follow it on Runs.", icon=":material/build:"
+        )
+        st.page_link(state.PAGE_RUNS, label="Follow on Runs", icon=":material/pending_actions:")
+        return
+    estimate = getattr(runs, "starter_estimate", lambda: "")()
+    if st.button(
+        "Build a small checkpoint pair in the background",
+        key="starter_start",
+        type="primary",
+        help=f"Fine-tunes a small BERT baseline and an ENPAR model on SciERC train. {estimate}",
+    ):
+        run = start(store, data_dir=Path(splits["scierc/train"]).parent, runs_dir=state.runs_dir())
+        st.session_state[state.LAST_STARTED] = [run.id]
+        st.rerun()
+    if estimate:
+        st.caption(f"Time: {estimate}. Meanwhile Breakdown and Examples show the built-in comparison.")
+
+
 def no_checkpoint_help() -> None:
     """Say there is no checkpoint yet, where the app looked, and how to make one."""
     st.warning(
         f"No checkpoint found under the runs folder `{state.runs_dir()}` (a checkpoint is a folder holding "
-        "`config.json` and `model.safetensors`). Set `ENPAR_RUNS` to look elsewhere, or make one:",
+        "`config.json` and `model.safetensors`), so nothing can predict new text yet. Breakdown and Examples "
+        "work without one: they open on the built-in comparison of committed predictions.",
         icon=":material/search:",
     )
+    _starter_button()
+    st.markdown(
+        "Or make them yourself (inside the activated `.venv`), or set `ENPAR_RUNS` to look elsewhere:"
+    )
     st.code(make_checkpoint_commands(), language="bash")
-    st.caption("Then reload this page: new checkpoints are picked up within a few seconds.")
+    st.caption("New checkpoints are picked up within a few seconds of a reload.")
 
 
 def checkpoints() -> list[loading.CheckpointInfo]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import loading, sentences, state, ui
+from app import loading, paste, sentences, state, ui
 from enpar.schema import Sentence
 
 EXAMPLE_TEXT = (
@@ -28,9 +28,10 @@ def paste_input(*, key: str) -> str:
         height=140,
         placeholder="Paste one or more sentences (any length, any language; they are split with spaCy).",
     )
-    left, right, _ = st.columns([1, 1, 6])
+    left, right, toggle = st.columns([1, 1, 6])
     left.button("Compare", key=f"{key}_go", type="primary")
     right.button("Example", key=f"{key}_example", on_click=use_example)
+    toggle.toggle("One sentence per line", key=state.CMP_PER_LINE, help="Off: spaCy finds the sentences.")
     return str(st.session_state.get(state.CMP_TEXT) or "")
 
 
@@ -63,34 +64,47 @@ def dataset_sentence_input() -> Sentence | None:
 
 
 def predict_both(
-    pair: tuple[str, str], *, text: str | None = None, gold: Sentence | None = None
+    pair: tuple[str, str], *, pasted: paste.Paste | None = None, gold: Sentence | None = None
 ) -> dict[str, list[Sentence] | None]:
-    """A's and B's predictions for a paste (chunked, with a progress bar) or for one gold sentence.
+    """A's and B's predictions for a prepared paste or for one gold sentence.
 
     A system whose checkpoint fails to load or predict shows the error and maps to None.
     """
     out: dict[str, list[Sentence] | None] = {}
-    n_chunks = len(loading.split_text(text)) if text is not None else 1
-    bar = st.progress(0.0, text="Predicting…") if n_chunks > 1 else None
-    for s, (name, ckpt) in enumerate(zip(sentences.SYSTEMS, pair, strict=True)):
-
-        def progress(done: int, total: int, s: int = s, name: str = name) -> None:
-            if bar is not None:
-                bar.progress((s + done / total) / 2, text=f"{name}: chunk {done} of {total}")
-
+    for name, ckpt in zip(sentences.SYSTEMS, pair, strict=True):
         try:
-            with st.spinner(f"Loading checkpoint {name}…"):
-                loading.load_predictor(ckpt)
-            if gold is not None:
-                out[name] = [loading.predict_sentence(ckpt, gold)]
-            else:
-                out[name] = loading.predict_text(ckpt, text or "", progress=progress)
+            if not loading.is_loaded(ckpt):
+                with st.spinner(f"Loading the model of {name} ({ui.checkpoint_label(ckpt)})…"):
+                    loading.load_predictor(ckpt)
+            with st.spinner(f"Predicting with {name}…"):
+                if gold is not None:
+                    out[name] = [loading.predict_sentence(ckpt, gold)]
+                else:
+                    out[name] = paste.predict_paste(ckpt, pasted or paste.Paste())
         except Exception as exc:  # a missing or broken checkpoint must not take the page down
             ui.show_error(exc, what=f"Checkpoint {name} ({ui.checkpoint_label(ckpt)}) could not predict")
             out[name] = None
-    if bar is not None:
-        bar.empty()
     return out
+
+
+def _paste_section(pair: tuple[str, str], titles: dict[str, str]) -> None:
+    text = paste_input(key="cmp_paste")
+    if not text.strip():
+        st.info(
+            "Paste one or more sentences above (or click **Example**) to see what A and B extract.",
+            icon=":material/edit_note:",
+        )
+        return
+    pasted = paste.prepare_paste(text, one_per_line=bool(st.session_state.get(state.CMP_PER_LINE)))
+    if pasted.error:
+        st.warning(pasted.error, icon=":material/warning:")
+        return
+    predictions = predict_both(pair, pasted=pasted)
+    for ckpt in dict.fromkeys(pair):
+        for note in paste.long_sentence_notes(ckpt, pasted.sentences) if loading.is_loaded(ckpt) else []:
+            st.info(f"{ui.checkpoint_label(ckpt)}: {note}", icon=":material/wrap_text:")
+    st.caption(" ".join(pasted.notes))
+    sentences.show_comparison(predictions, titles=titles, key="cmp_paste")
 
 
 def checkpoint_config(path: str | None) -> None:
@@ -126,14 +140,7 @@ def page() -> None:
             symmetric_labels=sentences.unordered_labels(split[1] if split else None),
         )
     else:
-        text = paste_input(key="cmp_paste")
-        if not text.strip():
-            st.info(
-                "Paste one or more sentences above (or click **Example**) to see what A and B extract.",
-                icon=":material/edit_note:",
-            )
-            return
-        sentences.show_comparison(predict_both(pair, text=text), titles=titles, key="cmp_paste")
+        _paste_section(pair, titles)
     for ckpt in dict.fromkeys(pair):  # A and B, once if they are the same
         checkpoint_config(ckpt)
 
