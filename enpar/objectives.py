@@ -7,25 +7,39 @@
     PP   pair encoder on the permuted sentence -> Linear(256 -> 120) -> cross-entropy over all 120 orders
     ACD  pair encoder on negative and positive -> Linear(256 -> 1) scores; paper hinge
          [1 - s(pos) + s(neg)]_+, or the code's relu(5 - |s(neg) - s(pos)|) as a switch
+    MLM  the control arm (alone): MEP's head shape over BERT-style masked pieces, initialised from the
+         encoder's own MLM head where its checkpoint has one (BERT `cls.predictions.*`), else fresh
 
-State-dict layout: `encoder.*` (an EnparEncoder, what fine-tuning loads) and `heads.<task>.*`.
+State-dict layout: `encoder.*` (an EnparEncoder, what fine-tuning loads) and `heads.<task>.*`; an MLM
+model holds only `encoder.sentence.*` (the entity / pair encoders are never trained by MLM, so fine-tuning
+from it initialises them as from plain BERT).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from enpar.model import FF, EnparEncoder, _init_linear
+from enpar.encoders import FF, EnparEncoder, _init_linear
 
 if TYPE_CHECKING:
     from enpar.pretrain_data import TaskBatch
 
 N_PERMUTATIONS = 120
+MLM = "mlm"
+# the encoder checkpoint's MLM head (BERT family) -> MepHead's parameter names
+_BERT_MLM_HEAD = {
+    "cls.predictions.transform.dense.weight": "transform.linear.weight",
+    "cls.predictions.transform.dense.bias": "transform.linear.bias",
+    "cls.predictions.transform.LayerNorm.weight": "transform.norm.weight",
+    "cls.predictions.transform.LayerNorm.bias": "transform.norm.bias",
+    "cls.predictions.bias": "bias",
+}
 ACD_FORMS = ("paper", "code")
 ACD_DEFAULT_MARGIN = {"paper": 1.0, "code": 5.0}
 
@@ -69,6 +83,38 @@ class MepHead(nn.Module):
         if targets.numel() == 0:
             return _zero_loss(logits)
         return F.cross_entropy(logits.float(), targets)
+
+
+def load_mlm_head(head: MepHead, encoder_dir: str | Path) -> bool:
+    """Copy the encoder checkpoint's own MLM head into `head` (its decoder is the tied word-embedding
+    matrix, as here); False, head untouched, when the folder has no such weights (e.g. MiniLM)."""
+    from safetensors import safe_open
+
+    files = sorted(Path(encoder_dir).glob("*.safetensors")) if Path(encoder_dir).is_dir() else []
+    found: dict[str, Tensor] = {}
+    for f in files:
+        with safe_open(str(f), "pt") as st:
+            for key in st.keys():  # noqa: SIM118 - safe_open is not a dict
+                name = key.removeprefix("bert.") if key.startswith("bert.cls.") else key
+                if name in _BERT_MLM_HEAD:
+                    found[_BERT_MLM_HEAD[name]] = st.get_tensor(key)
+    own = head.state_dict()
+    if set(found) != set(own) or any(found[k].shape != own[k].shape for k in own):
+        return False
+    head.load_state_dict(found)
+    return True
+
+
+class SentenceOnly(nn.Module):
+    """The MLM arm's encoder: the sentence encoder alone, under the same `encoder.sentence.*` names."""
+
+    def __init__(self, encoder: EnparEncoder) -> None:
+        super().__init__()
+        self.sentence = encoder.sentence
+
+    @property
+    def hidden_size(self) -> int:
+        return self.sentence.hidden_size
 
 
 class PpHead(nn.Module):
@@ -136,14 +182,17 @@ class PretrainModel(nn.Module):
         super().__init__()
         if acd_form not in ACD_FORMS:
             raise ValueError(f"ACD loss form must be one of {ACD_FORMS}, got {acd_form!r}")
-        self.encoder = encoder
+        if MLM in tasks and len(tasks) > 1:
+            raise ValueError("the MLM control arm runs alone, not with the ENPAR objectives")
+        self.encoder: EnparEncoder | SentenceOnly = SentenceOnly(encoder) if MLM in tasks else encoder
         self.tasks = tasks
         self.acd_form, self.acd_margin = acd_form, acd_margin
         heads: dict[str, nn.Module] = {}
         if "met" in tasks:
             heads["met"] = MetHead(encoder.entity.output_dim, n_labels)
-        if "mep" in tasks:
-            heads["mep"] = MepHead(encoder.hidden_size, self.word_embeddings.shape[0])
+        for masked in ("mep", MLM):
+            if masked in tasks:
+                heads[masked] = MepHead(encoder.hidden_size, self.word_embeddings.shape[0])
         if "pp" in tasks:
             heads["pp"] = PpHead(encoder.pair.output_dim)
         if "acd" in tasks:
@@ -168,7 +217,7 @@ class PretrainModel(nn.Module):
             valid = tb.labels >= 0
             acc = (logits.argmax(-1)[valid] == tb.labels[valid]).float().mean() if bool(valid.any()) else None
             return TaskOutput(loss, float(acc) if acc is not None else 0.0, int(valid.sum()))
-        if tb.task == "mep":
+        if tb.task in ("mep", MLM):
             batch = tb.batch
             states = self.encoder.sentence.model(
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask

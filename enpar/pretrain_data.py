@@ -1,349 +1,63 @@
-"""ENPAR pre-training instances, built on the fly from an entity-annotated corpus (spec sections 1.2 and 7).
+"""Pre-training data: the annotated corpus, per-objective instance streams that cover it, and batches.
 
-    MET  masked entity typing: per entity 15% all pieces [MASK], 5% a random entity with as many pieces,
-         else kept; every entity (full span, spec 7.4) is a typing target.
-    MEP  masked entity prediction: BERT-style, whole entities up to a piece budget, 80/10/10.
-    PP   permutation prediction: the parts (L, E1, M, E2, R) of an entity pair reordered; 120 classes, the
-         permutations of (0..4) in lexicographic order (class 0 = identity); np per pair, gold included.
-    ACD  adversarial (confused) context discrimination: (negative, positive) pairs; negatives swap E1 and E2
-         or move E1 / E2 left or right past s = min(ns, available) words, correctly re-indexed (spec 7.6).
+Coverage: each (corpus stream, objective) visits the stream's sentences pass after pass, each pass in a
+fresh shuffled order of its own, and a sentence gives at most `per_sentence` instances per pass (the
+builders in enpar.pretrain_instances), so N steps touch on the order of N x batch distinct sentences for
+every objective. The streams count the distinct sentences they have drawn (the run log reports them).
 
-Reproducibility: every random choice for a sentence comes from random.Random(f"{seed}:{task}:{uid}:{epoch}"),
-uid being the sentence's line number in the corpus, so an instance does not depend on which process builds
-it or when. Nothing is written to disk: the corpus is re-read (lazily) each epoch.
+Reproducibility: every random choice for a sentence comes from random.Random(f"{seed}:{task}:{uid}:{epoch}")
+and a pass's order from random.Random(f"{seed}:order:{task}:{stream}:{epoch}"), uid being the sentence's
+line number in the corpus: a stream does not depend on which process builds it or when, and a resumed run
+replays it exactly. Nothing is written to disk: a CorpusIndex (byte offset per line) lets a pass read the
+sentences in any order without holding them in memory.
 
 Data parallelism: corpus lines are dealt to `n_streams` streams (line k -> stream k % n_streams); a process
-only parses its own streams' lines. Each (stream, task) has its own instance iterator and shuffle buffer.
+only parses its own streams' lines.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enpar.config import JsonConfig
-from enpar.schema import DataError, sentence_from_json
+from enpar.pretrain_instances import (
+    IDENTITY,
+    MLM,
+    OBJECTIVES,
+    PERMUTATIONS,
+    SPACY_LABELS,
+    TASKS,
+    Builders,
+    Encoded,
+    EntityPool,
+    PretrainDataConfig,
+    Seq,
+)
+from enpar.schema import DataError, Sentence, sentence_from_json
 
-TASKS: tuple[str, ...] = ("mep", "met", "pp", "acd")  # the code's order within a micro-step
-
-# spaCy's 18 OntoNotes types in the order of the authors' entity_labels.json
-SPACY_LABELS: tuple[str, ...] = (
-    "CARDINAL", "DATE", "ORG", "PERSON", "NORP", "FAC", "GPE", "EVENT", "MONEY",
-    "ORDINAL", "WORK_OF_ART", "LANGUAGE", "TIME", "PRODUCT", "LAW", "PERCENT", "LOC", "QUANTITY",
-)  # fmt: skip
-
-PERMUTATIONS: tuple[tuple[int, ...], ...] = tuple(itertools.permutations(range(5)))  # lexicographic
-IDENTITY = 0
-assert PERMUTATIONS[IDENTITY] == (0, 1, 2, 3, 4) and PERMUTATIONS[119] == (4, 3, 2, 1, 0)
-
-
-@dataclass(frozen=True)
-class PretrainDataConfig(JsonConfig):
-    """Instance-building options; defaults follow the paper, or section 7's reading where they differ."""
-
-    min_entities: int = 3  # paper; the authors' code used 2
-    max_pieces: int = 256  # [CLS]/[SEP] included; also capped by the encoder's limit
-    met_mask: float = 0.15
-    met_random: float = 0.05
-    mep_rate: float = 0.15  # budget B = min(mep_max, max(1, round(mep_rate * L)))
-    mep_max: int = 20
-    mep_mask: float = 0.8  # of the selected entities: 80% [MASK], 10% random, 10% kept
-    mep_random: float = 0.1
-    pp_entities: int = 5  # entities per sentence that form pairs (<= 10 pairs)
-    pp_np: int = 5  # instances per pair, the gold order included
-    acd_entities: int = 8  # <= 28 pairs
-    acd_ns: int = 5  # shift entities by s = min(ns, available words)
-    acd_mask_family: bool = False  # the code's progressive-mask negatives (not in the paper)
-    shuffle_buffer: int = 2048  # instances; 0 = corpus order (the code never shuffles)
-    pool_sentences: int = 50_000  # sentences scanned for the random-entity pool and the label set
-    pool_per_length: int = 5_000  # mentions kept per piece length (reservoir, frequency-weighted)
-    seed: int = 0
-
-
-# --- sentences ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """An annotated sentence with the pieces of every word."""
-
-    uid: int  # line number in the corpus (0-based over all files): seeds its instances
-    tokens: tuple[str, ...]
-    pieces: tuple[tuple[int, ...], ...]  # per word, >= 1 piece each
-    entities: tuple[tuple[int, int, int], ...]  # (start, end, label id), label -1 = not a typing class
-
-    @property
-    def n_pieces(self) -> int:
-        return sum(len(p) for p in self.pieces)
-
-
-@dataclass(frozen=True)
-class Seq:
-    """A word sequence and its pieces (no [CLS]/[SEP]); starts[i] = index of word i's first piece."""
-
-    tokens: tuple[str, ...]
-    ids: tuple[int, ...]
-    starts: tuple[int, ...]
-
-
-def _seq(enc: Encoded, order: Sequence[int], ids: Sequence[int] | None = None) -> Seq:
-    """The sentence's words in `order` (word indices), optionally with corrupted piece ids."""
-    tokens, starts, out_ids = [], [], []
-    for w in order:
-        starts.append(len(out_ids))
-        tokens.append(enc.tokens[w])
-        out_ids.extend(enc.pieces[w])
-    if ids is not None:
-        out_ids = list(ids)
-    return Seq(tuple(tokens), tuple(out_ids), tuple(starts))
-
-
-def _piece_range(enc: Encoded, start: int, end: int) -> tuple[int, int]:
-    """Word span -> piece span [a, b) in the unpermuted sentence."""
-    a = sum(len(p) for p in enc.pieces[:start])
-    return a, a + sum(len(p) for p in enc.pieces[start:end])
-
-
-@dataclass(frozen=True)
-class MetInstance:
-    seq: Seq
-    spans: tuple[tuple[int, int], ...]  # every entity, full word span
-    labels: tuple[int, ...]  # label ids (-1: ignored)
-
-
-@dataclass(frozen=True)
-class MepInstance:
-    seq: Seq  # corrupted
-    positions: tuple[int, ...]  # piece positions (no [CLS]) to predict
-    targets: tuple[int, ...]  # their original ids
-
-
-@dataclass(frozen=True)
-class PpInstance:
-    seq: Seq  # permuted
-    spans: tuple[tuple[int, int], tuple[int, int]]  # the two entities, in their order in `seq`
-    label: int  # index into PERMUTATIONS
-
-
-@dataclass(frozen=True)
-class AcdInstance:
-    negative: Seq
-    negative_spans: tuple[tuple[int, int], tuple[int, int]]  # left, right in the negative
-    positive: Seq
-    positive_spans: tuple[tuple[int, int], tuple[int, int]]
-    family: str  # "swap" | "e1_left" | "e1_right" | "e2_left" | "e2_right" | "mask"
-
-
-# --- the random-entity pool ---------------------------------------------------------------------------
-
-
-class EntityPool:
-    """Entity mentions' piece ids by piece length (the code's entity2tokens.json): a replacement keeps the
-    sequence length, so every index stays valid. Duplicates are kept: sampling is frequency-weighted."""
-
-    def __init__(self, by_length: dict[int, list[tuple[int, ...]]] | None = None) -> None:
-        self.by_length = by_length or {}
-
-    @classmethod
-    def build(cls, sentences: Iterable[Encoded], per_length: int, seed: int) -> EntityPool:
-        rng = random.Random(f"{seed}:pool")
-        pool: dict[int, list[tuple[int, ...]]] = {}
-        seen: dict[int, int] = {}
-        for enc in sentences:
-            for st, ed, _ in enc.entities:
-                a, b = _piece_range(enc, st, ed)
-                mention = tuple(itertools.chain.from_iterable(enc.pieces[st:ed]))
-                n = b - a
-                seen[n] = seen.get(n, 0) + 1
-                bucket = pool.setdefault(n, [])
-                if len(bucket) < per_length:
-                    bucket.append(mention)
-                else:  # reservoir sampling keeps a uniform sample of all mentions of this length
-                    j = rng.randrange(seen[n])
-                    if j < per_length:
-                        bucket[j] = mention
-        return cls(pool)
-
-    def replace(self, original: Sequence[int], rng: random.Random, tries: int = 10) -> tuple[int, ...]:
-        """A different mention of the same piece length; the original if none exists (spec 7.21: no retry
-        on the same index)."""
-        bucket = self.by_length.get(len(original))
-        original = tuple(original)
-        if bucket:
-            for _ in range(tries):
-                pick = bucket[rng.randrange(len(bucket))]
-                if pick != original:
-                    return pick
-        return original
-
-
-# --- instance builders --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Builders:
-    """The four builders with what they share: options, the pool, the [MASK] id, the vocabulary size."""
-
-    config: PretrainDataConfig
-    pool: EntityPool
-    mask_id: int
-    vocab_size: int
-
-    def rng(self, task: str, enc: Encoded, epoch: int) -> random.Random:
-        return random.Random(f"{self.config.seed}:{task}:{enc.uid}:{epoch}")
-
-    def build(self, task: str, enc: Encoded, epoch: int) -> list[Any]:
-        rng = self.rng(task, enc, epoch)
-        if task == "met":
-            return [self.met(enc, rng)]
-        if task == "mep":
-            inst = self.mep(enc, rng)
-            return [inst] if inst is not None else []
-        if task == "pp":
-            return self.pp(enc, rng)
-        if task == "acd":
-            return self.acd(enc, rng)
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
-
-    def met(self, enc: Encoded, rng: random.Random) -> MetInstance:
-        cfg = self.config
-        ids = list(itertools.chain.from_iterable(enc.pieces))
-        for st, ed, _ in enc.entities:  # one independent draw per entity
-            a, b = _piece_range(enc, st, ed)
-            r = rng.random()
-            if r < cfg.met_mask:
-                ids[a:b] = [self.mask_id] * (b - a)
-            elif r < cfg.met_mask + cfg.met_random:
-                ids[a:b] = self.pool.replace(ids[a:b], rng)
-        spans = tuple((st, ed) for st, ed, _ in enc.entities)
-        labels = tuple(lab for _, _, lab in enc.entities)
-        return MetInstance(_seq(enc, range(len(enc.tokens)), ids), spans, labels)
-
-    def mep(self, enc: Encoded, rng: random.Random) -> MepInstance | None:
-        cfg = self.config
-        ids = list(itertools.chain.from_iterable(enc.pieces))
-        budget = min(cfg.mep_max, max(1, round(cfg.mep_rate * (len(ids) + 2))))  # L counts [CLS]/[SEP]
-        order = list(range(len(enc.entities)))
-        rng.shuffle(order)
-        chosen: list[tuple[int, int]] = []
-        used = 0
-        taken: set[int] = set()
-        for k in order:  # an entity that would overflow the budget is skipped; the scan goes on
-            a, b = _piece_range(enc, *enc.entities[k][:2])
-            if used + (b - a) > budget or taken & set(range(a, b)):
-                continue
-            chosen.append((a, b))
-            taken |= set(range(a, b))
-            used += b - a
-        if not chosen:
-            return None
-        original = list(ids)
-        for a, b in chosen:
-            r = rng.random()
-            if r < cfg.mep_mask:
-                ids[a:b] = [self.mask_id] * (b - a)
-            elif r < cfg.mep_mask + cfg.mep_random:
-                ids[a:b] = self.pool.replace(ids[a:b], rng)
-        positions = tuple(sorted(taken))
-        return MepInstance(
-            _seq(enc, range(len(enc.tokens)), ids), positions, tuple(original[p] for p in positions)
-        )
-
-    def _pairs(self, enc: Encoded, rng: random.Random, keep: int) -> list[tuple[int, int]]:
-        """Shuffle the entities, keep `keep`, and pair them up (e1 = the earlier mention); overlapping
-        mentions cannot be cut into L, E1, M, E2, R and are skipped."""
-        chosen = list(range(len(enc.entities)))
-        rng.shuffle(chosen)
-        chosen = sorted(chosen[:keep], key=lambda k: enc.entities[k][:2])
-        out = []
-        for i, j in itertools.combinations(chosen, 2):
-            if enc.entities[i][1] <= enc.entities[j][0]:
-                out.append((i, j))
-        return out
-
-    @staticmethod
-    def _parts(enc: Encoded, i: int, j: int) -> list[list[int]]:
-        """Word indices of L, E1, M, E2, R for the pair (i, j)."""
-        (s1, e1, _), (s2, e2, _) = enc.entities[i], enc.entities[j]
-        n = len(enc.tokens)
-        return [
-            list(range(0, s1)),
-            list(range(s1, e1)),
-            list(range(e1, s2)),
-            list(range(s2, e2)),
-            list(range(e2, n)),
-        ]
-
-    @staticmethod
-    def _arrange(
-        parts: Sequence[Sequence[int]], order: Sequence[int]
-    ) -> tuple[list[int], list[tuple[int, int]]]:
-        """Concatenate parts in `order`; return the word order and the spans of parts 1 and 3 (E1, E2),
-        sorted by position in the new sequence."""
-        words: list[int] = []
-        where: dict[int, tuple[int, int]] = {}
-        for p in order:
-            where[p] = (len(words), len(words) + len(parts[p]))
-            words.extend(parts[p])
-        spans = sorted([where[1], where[3]])
-        return words, spans
-
-    def pp(self, enc: Encoded, rng: random.Random) -> list[PpInstance]:
-        cfg = self.config
-        out = []
-        for i, j in self._pairs(enc, rng, cfg.pp_entities):
-            parts = self._parts(enc, i, j)
-            classes = [IDENTITY, *rng.sample(range(1, len(PERMUTATIONS)), cfg.pp_np - 1)]
-            for c in classes:
-                words, spans = self._arrange(parts, PERMUTATIONS[c])
-                out.append(PpInstance(_seq(enc, words), (spans[0], spans[1]), c))
-        return out
-
-    def acd(self, enc: Encoded, rng: random.Random) -> list[AcdInstance]:
-        cfg = self.config
-        out = []
-        for i, j in self._pairs(enc, rng, cfg.acd_entities):
-            L, E1, M, E2, R = parts = self._parts(enc, i, j)
-            pos_words, pos_spans = self._arrange(parts, range(5))
-            positive = _seq(enc, pos_words)
-            negatives: list[tuple[str, list[int] | None, list[tuple[int, int]]]] = []
-            # each as five new parts whose 1 and 3 are the entities: E1/E2 moved past s words of context
-            variants = [("swap", [L, E2, M, E1, R])]
-            if (s := min(cfg.acd_ns, len(L))) > 0:
-                variants.append(("e1_left", [L[: len(L) - s], E1, L[len(L) - s :] + M, E2, R]))
-            if (s := min(cfg.acd_ns, len(M))) > 0:
-                variants.append(("e1_right", [L + M[:s], E1, M[s:], E2, R]))
-                variants.append(("e2_left", [L, E1, M[: len(M) - s], E2, M[len(M) - s :] + R]))
-            if (s := min(cfg.acd_ns, len(R))) > 0:
-                variants.append(("e2_right", [L, E1, M + R[:s], E2, R[s:]]))
-            for family, new_parts in variants:
-                words, spans = self._arrange(new_parts, range(5))
-                negatives.append((family, words, spans))
-            if cfg.acd_mask_family:  # progressive masking of E1's, then E2's pieces, spans unchanged
-                base = list(positive.ids)
-                for s, e in pos_spans:
-                    a = positive.starts[s]
-                    b = positive.starts[e] if e < len(positive.starts) else len(base)
-                    masked = list(base)
-                    for p in range(a, b):
-                        masked[p] = self.mask_id
-                        negatives.append(("mask", list(masked), list(pos_spans)))
-            for family, words_or_ids, spans in negatives:
-                if family == "mask":
-                    neg = Seq(positive.tokens, tuple(words_or_ids), positive.starts)  # type: ignore[arg-type]
-                else:
-                    neg = _seq(enc, words_or_ids)  # type: ignore[arg-type]
-                    if neg.tokens == positive.tokens and spans == pos_spans:
-                        continue  # e.g. swapping two identical mentions: no corruption at all
-                out.append(
-                    AcdInstance(neg, (spans[0], spans[1]), positive, (pos_spans[0], pos_spans[1]), family)
-                )
-        return out
+__all__ = [
+    "IDENTITY",
+    "MLM",
+    "OBJECTIVES",
+    "PERMUTATIONS",
+    "SPACY_LABELS",
+    "TASKS",
+    "Builders",
+    "CorpusIndex",
+    "Encoded",
+    "EntityPool",
+    "PretrainData",
+    "PretrainDataConfig",
+    "TaskBatch",
+    "chunk_instances",
+    "collate_task",
+    "iter_corpus",
+]
 
 
 # --- reading the corpus -------------------------------------------------------------------------------
@@ -362,13 +76,22 @@ def corpus_files(path: str | Path) -> list[Path]:
     return [path]
 
 
+def _parse(raw: str | bytes, path: Path, lineno: int) -> Sentence:
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON ({exc.msg})", path=path, line=lineno) from None
+    return sentence_from_json(obj, path=path, line=lineno)
+
+
 def iter_corpus(
     paths: Sequence[str | Path],
     streams: Sequence[int] | None = None,
     n_streams: int = 1,
     limit: int | None = None,
 ) -> Iterator[tuple[int, Any]]:
-    """(uid, Sentence) for the lines of the given streams (all if None); other lines are never parsed."""
+    """(uid, Sentence) in corpus order for the lines of the given streams (all if None); other lines are
+    never parsed."""
     uid = -1
     wanted = set(streams) if streams is not None else None
     for path in paths:
@@ -381,11 +104,45 @@ def iter_corpus(
                     return
                 if wanted is not None and uid % n_streams not in wanted:
                     continue
-                try:
-                    obj = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"invalid JSON ({exc.msg})", path=path, line=lineno) from None
-                yield uid, sentence_from_json(obj, path=path, line=lineno)
+                yield uid, _parse(raw, Path(path), lineno)
+
+
+class CorpusIndex:
+    """Where each non-blank corpus line starts (file, byte offset, line number), indexed by uid: random
+    access for shuffled passes at ~20 bytes per sentence."""
+
+    def __init__(self, paths: Sequence[str | Path]) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.file, self.offset, self.lineno = array("H"), array("q"), array("l")
+        for k, path in enumerate(self.paths):
+            with path.open("rb") as fh:
+                pos = 0
+                for lineno, raw in enumerate(fh, start=1):
+                    if raw.strip():
+                        self.file.append(k)
+                        self.offset.append(pos)
+                        self.lineno.append(lineno)
+                    pos += len(raw)
+        self._handles: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    def uids(self, stream: int, n_streams: int) -> list[int]:
+        return list(range(stream, len(self), n_streams))
+
+    def read(self, uid: int) -> Sentence:
+        k = self.file[uid]
+        fh = self._handles.get(k)
+        if fh is None:
+            fh = self._handles[k] = self.paths[k].open("rb")
+        fh.seek(self.offset[uid])
+        return _parse(fh.readline(), self.paths[k], self.lineno[uid])
+
+    def close(self) -> None:
+        for fh in self._handles.values():
+            fh.close()
+        self._handles.clear()
 
 
 class Encoder:
@@ -433,27 +190,34 @@ def scan_labels(paths: Sequence[str | Path], limit: int) -> tuple[str, ...]:
 
 
 class InstanceStream:
-    """An endless, seeded stream of one task's instances from one corpus stream (epoch after epoch, each
-    with fresh corruptions), mixed through a shuffle buffer."""
+    """One objective's endless, seeded instances from one corpus stream: pass after pass over the
+    stream's sentences, each pass in a fresh shuffled order, at most `per_sentence` instances each."""
 
     def __init__(
-        self,
-        task: str,
-        sentences: Callable[[], Iterable[Encoded]],
-        builders: Builders,
-        stream: int,
+        self, task: str, index: CorpusIndex, encoder: Encoder, builders: Builders, stream: int, n_streams: int
     ) -> None:
-        self.task, self.sentences, self.builders, self.stream = task, sentences, builders, stream
-        self.epoch = 0
+        self.task, self.index, self.encoder, self.builders = task, index, encoder, builders
+        self.stream = stream
+        self.uids = index.uids(stream, n_streams)
+        self.epoch = 0  # passes completed
+        self.drawn: set[int] = set()  # uids of the sentences whose instances were taken
         self._it = self._generate()
 
-    def _raw(self) -> Iterator[Any]:
+    def order(self, epoch: int) -> list[int]:
+        rng = random.Random(f"{self.builders.config.seed}:order:{self.task}:{self.stream}:{epoch}")
+        order = list(self.uids)
+        rng.shuffle(order)
+        return order
+
+    def _raw(self) -> Iterator[tuple[int, Any]]:
+        limit = self.builders.config.per_sentence
         while True:
-            produced = 0
-            for enc in self.sentences():
-                for inst in self.builders.build(self.task, enc, self.epoch):
+            epoch, produced = self.epoch, 0
+            sentences = ((uid, self.index.read(uid)) for uid in self.order(epoch))
+            for enc in self.encoder.encode(sentences, batch=64):
+                for inst in self.builders.build(self.task, enc, epoch, limit):
                     produced += 1
-                    yield inst
+                    yield enc.uid, inst
             if produced == 0:
                 raise DataError(
                     f"no {self.task.upper()} instance in corpus stream {self.stream}: every sentence was "
@@ -462,24 +226,26 @@ class InstanceStream:
                 )
             self.epoch += 1
 
-    def _generate(self) -> Iterator[Any]:
+    def _generate(self) -> Iterator[tuple[int, Any]]:
         size = self.builders.config.shuffle_buffer
         raw = self._raw()
         if size <= 1:
             yield from raw
             return
         rng = random.Random(f"{self.builders.config.seed}:shuffle:{self.task}:{self.stream}")
-        buffer: list[Any] = []
-        for inst in raw:
+        buffer: list[tuple[int, Any]] = []
+        for item in raw:
             if len(buffer) < size:
-                buffer.append(inst)
+                buffer.append(item)
                 continue
             k = rng.randrange(size)
             yield buffer[k]
-            buffer[k] = inst
+            buffer[k] = item
 
     def take(self, n: int) -> list[Any]:
-        return [next(self._it) for _ in range(n)]
+        items = [next(self._it) for _ in range(n)]
+        self.drawn.update(uid for uid, _ in items)
+        return [inst for _, inst in items]
 
 
 # --- batches ------------------------------------------------------------------------------------------
@@ -511,6 +277,15 @@ class TaskBatch:
     targets: Any = None  # MEP (K,)
     size: int = 0  # instances (ACD: (negative, positive) pairs)
 
+    @property
+    def count(self) -> int:
+        """Targets the task's loss averages over (TaskOutput.count), known before the forward pass."""
+        if self.task == "met":
+            return int((self.labels >= 0).sum())
+        if self.task in ("mep", MLM):
+            return int(self.targets.numel())
+        return self.size
+
     def to(self, device: Any) -> TaskBatch:
         moved = {k: getattr(self, k) for k in ("spans", "right", "labels", "positions", "targets")}
         moved = {k: v.to(device) if v is not None else None for k, v in moved.items()}
@@ -533,7 +308,7 @@ def collate_task(task: str, instances: Sequence[Any], specials: Any) -> TaskBatc
             labels=torch.tensor(labels, dtype=torch.long),
             size=len(instances),
         )
-    if task == "mep":
+    if task in ("mep", MLM):
         pos = [(b, p + 1) for b, inst in enumerate(instances) for p in inst.positions]  # +1: [CLS]
         tgt = [t for inst in instances for t in inst.targets]
         return TaskBatch(
@@ -566,8 +341,31 @@ def collate_task(task: str, instances: Sequence[Any], specials: Any) -> TaskBatc
     raise ValueError(f"unknown task {task!r}")
 
 
+def _length(task: str, inst: Any) -> int:
+    """Pieces of an instance's longest sequence, [CLS]/[SEP] included."""
+    if task == "acd":
+        return max(len(inst.negative.ids), len(inst.positive.ids)) + 2
+    return len(inst.seq.ids) + 2
+
+
+def chunk_instances(task: str, instances: Sequence[Any], max_tokens: int) -> list[list[Any]]:
+    """A micro-batch whose padded size (rows x longest) exceeds `max_tokens`, cut into length-sorted
+    chunks that each fit (one instance at least); otherwise the micro-batch as it is."""
+    rows = 2 if task == "acd" else 1
+    if max_tokens <= 0 or not instances:
+        return [list(instances)]
+    if rows * len(instances) * max(_length(task, i) for i in instances) <= max_tokens:
+        return [list(instances)]
+    chunks: list[list[Any]] = [[]]
+    for inst in sorted(instances, key=lambda i: _length(task, i)):
+        if chunks[-1] and rows * (len(chunks[-1]) + 1) * _length(task, inst) > max_tokens:
+            chunks.append([])
+        chunks[-1].append(inst)
+    return chunks
+
+
 class PretrainData:
-    """Everything the loop needs: per (stream, task) instance streams and micro-batches from them."""
+    """Everything the loop needs: per (stream, objective) instance streams and micro-batches from them."""
 
     def __init__(
         self,
@@ -591,7 +389,7 @@ class PretrainData:
         self.encoder = Encoder(tokenizer, self.labels, config, self.max_pieces)
         mask_id = tokenizer.mask_token_id
         if mask_id is None:
-            raise ValueError("the tokenizer has no [MASK] token; MET/MEP need one")
+            raise ValueError("the tokenizer has no [MASK] token; MET/MEP/MLM need one")
         # every process builds the same pool from the start of the whole corpus
         pool = EntityPool.build(
             self.encoder.encode(iter_corpus(self.paths, limit=config.pool_sentences)),
@@ -599,20 +397,32 @@ class PretrainData:
             config.seed,
         )
         self.builders = Builders(config, pool, int(mask_id), len(tokenizer))
+        self.index = CorpusIndex(self.paths)
         self.n_streams = n_streams
-        self.streams: dict[tuple[int, str], InstanceStream] = {}
-        for s in streams:
-            for task in tasks:
-                self.streams[(s, task)] = InstanceStream(task, self._sentences_of(s), self.builders, s)
+        self.streams: dict[tuple[int, str], InstanceStream] = {
+            (s, task): InstanceStream(task, self.index, self.encoder, self.builders, s, n_streams)
+            for s in streams
+            for task in tasks
+        }
 
-    def _sentences_of(self, stream: int) -> Callable[[], Iterable[Encoded]]:
-        return lambda: self.encoder.encode(iter_corpus(self.paths, [stream], self.n_streams))
+    def take(self, stream: int, task: str, size: int) -> list[Any]:
+        return self.streams[(stream, task)].take(size)
 
     def micro_batch(self, stream: int, task: str, size: int) -> TaskBatch:
-        return collate_task(task, self.streams[(stream, task)].take(size), self.specials)
+        return collate_task(task, self.take(stream, task, size), self.specials)
+
+    def batches(self, task: str, instances: Sequence[Any], max_tokens: int) -> list[TaskBatch]:
+        """The micro-batch's instances as one TaskBatch, or length-sorted chunks (chunk_instances)."""
+        return [collate_task(task, c, self.specials) for c in chunk_instances(task, instances, max_tokens)]
 
     def skip(self, stream: int, task: str, n: int) -> None:
-        """Fast-forward (resume): drop the next n instances."""
-        it = self.streams[(stream, task)]
-        for _ in range(n):
-            next(it._it)
+        """Fast-forward (resume): draw the next n instances (the distinct-sentence count included)."""
+        self.streams[(stream, task)].take(n)
+
+    def distinct(self, task: str) -> int:
+        """Distinct sentences this process's streams have drawn for `task` so far."""
+        return sum(len(st.drawn) for (_, t), st in self.streams.items() if t == task)
+
+    def passes(self, task: str) -> int:
+        """Completed passes of this objective's slowest stream."""
+        return min((st.epoch for (_, t), st in self.streams.items() if t == task), default=0)

@@ -83,8 +83,9 @@ def test_objective_subset(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     assert set(row["losses"]) == {"met", "pp"}
     state = load_file(str(tmp_path / "sub" / "step-000001" / "model.safetensors"))
     assert {k.split(".")[1] for k in state if k.startswith("heads.")} == {"met", "pp"}
-    with pytest.raises(ValueError, match="objectives"):
-        PretrainConfig(objectives=("mlm",))
+    for bad in [("mlm", "met"), ("xyz",), ()]:
+        with pytest.raises(ValueError, match="objectives"):
+            PretrainConfig(objectives=bad)
 
 
 def _finetune_data() -> list[Sentence]:
