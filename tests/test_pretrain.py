@@ -153,3 +153,90 @@ def test_cli_pretrain(tiny_encoder_dir: Path, tmp_path: Path, capsys: pytest.Cap
     assert json.loads(capsys.readouterr().out)["steps"] == 2
     assert main(["pretrain", "--out", str(out), "--plot"]) == 0
     assert (out / "loss_curves.png").is_file()
+
+
+def test_log_reports_coverage_and_baselines(full_run: Path) -> None:
+    rows = [json.loads(x) for x in (full_run / "log.jsonl").read_text().splitlines()]
+    for r in rows:  # one instance per sentence per pass: every draw of a pass is a new sentence
+        assert r["distinct"] == dict.fromkeys(("mep", "met", "pp", "acd"), 4 * r["step"])
+        assert r["baseline"]["acd"] == 0.5 and 0 <= r["baseline"]["pp"] <= 1
+    cov = json.loads((full_run / "summary.json").read_text())["coverage"]
+    assert cov["pp"]["distinct_sentences"] == 16 and "baseline_last" in cov["met"]
+
+
+def test_mlm_arm_checkpoint_loads_into_finetuning(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    from enpar.checkpoint import load_checkpoint, transfer_encoder
+    from enpar.config import FinetuneConfig, Labels, ModelConfig
+    from enpar.finetune import finetune
+    from enpar.model import JointModel
+
+    config = replace(LOOP, objectives=("mlm",), steps=2, save_every=0)
+    _run(tmp_path / "mlm", tiny_encoder_dir, config)
+    row = json.loads((tmp_path / "mlm" / "log.jsonl").read_text().splitlines()[0])
+    assert row["instances"] == {"mlm": 2 * 8} and row["distinct"] == {"mlm": 16}  # sum(micro_batch) each
+    saved = json.loads((tmp_path / "mlm" / "config.json").read_text())
+    assert saved["mlm_head"].startswith("a fresh head")  # the tiny BERT has no MLM weights
+    ckpt = load_checkpoint(tmp_path / "mlm" / "step-000002", kind="pretrain")
+    assert {k.split(".")[0] + "." + k.split(".")[1] for k in ckpt.state_dict} == {
+        "encoder.sentence",
+        "heads.mlm",
+    }
+    joint = JointModel.build(ckpt.model_config, Labels(("None", "GPE"), ("None", "r@>")), ckpt.hf_config())
+    info = transfer_encoder(joint, ckpt.state_dict, mode="full")
+    assert info["loaded"] == sum(k.startswith("encoder.sentence.") for k in ckpt.state_dict)
+    data = _finetune_data()
+    summary = finetune(
+        data[:8],
+        data[8:],
+        tmp_path / "ft",
+        model_config=ModelConfig(encoder=str(tiny_encoder_dir)),
+        config=FinetuneConfig(epochs=1, batch_size=4, eval_from_epoch=1),
+        init=str(tmp_path / "mlm" / "step-000002"),
+        show_progress=False,
+    )
+    assert summary["epochs_run"] == 1
+
+
+def test_mlm_head_from_the_encoders_own_weights(tmp_path: Path) -> None:
+    from transformers import BertConfig, BertForMaskedLM
+
+    from enpar.objectives import MepHead, load_mlm_head
+
+    torch.manual_seed(1)
+    BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=16)).save_pretrained(tmp_path)  # fmt: skip
+    head = MepHead(8, 50)
+    assert load_mlm_head(head, tmp_path)
+    own = load_file(str(tmp_path / "model.safetensors"))
+    assert torch.equal(head.transform.linear.weight, own["cls.predictions.transform.dense.weight"])
+    assert not load_mlm_head(MepHead(8, 51), tmp_path)  # another vocabulary: no match, left fresh
+
+
+@pytest.mark.parametrize("task", ["mlm", "acd", "met"])
+def test_chunked_micro_batch_same_loss_and_gradient(tiny_encoder_dir: Path, task: str) -> None:
+    from enpar.pretrain import Run, run_task
+
+    config = replace(LOOP, objectives=(task,) if task == "mlm" else ("mep", "met", "pp", "acd"), bf16=False)
+    run = _run_stub(tiny_encoder_dir, config)
+    instances = run.data.take(0, task, 6)
+    grads, losses = [], []
+    for tokens in (0, 40):
+        run.config = replace(config, chunk_tokens=tokens)
+        run.model.zero_grad()
+        loss, *_ = run_task(run, task, instances, 1.0)
+        losses.append(loss)
+        grads.append([p.grad.clone() for p in run.model.parameters() if p.grad is not None])
+    assert len(run.data.batches(task, instances, 40)) > 1
+    assert abs(losses[0] - losses[1]) < 1e-5
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
+    assert isinstance(run, Run)
+
+
+def _run_stub(encoder: Path, config: PretrainConfig):
+    from enpar.pretrain import Run, _build
+
+    run = Run(Path("unused"), str(CORPUS), pretraining_model_config(encoder=str(encoder)), config, DATA,
+              torch.device("cpu"), False, [0], 1)  # fmt: skip
+    _build(run, None, resume=False)
+    run.model.eval()  # no dropout: chunked and whole passes must agree exactly
+    return run

@@ -283,3 +283,93 @@ def test_pretrain_data_batches(corpus: Path) -> None:
     # sentences with < 3 entities (every 4th line has 2) never appear; uids 0, 4, 8 are filtered
     uids = {e.uid for e in data.encoder.encode(iter_corpus(data.paths))}
     assert uids == set(range(12)) - {0, 4, 8}
+
+
+# --- coverage -------------------------------------------------------------------------------------------
+
+
+def _data(corpus: Path, **cfg) -> PretrainData:
+    from enpar.encoding import load_tokenizer
+
+    tasks = ("mep", "met", "pp", "acd")
+    return PretrainData(
+        corpus, load_tokenizer("minilm"), PretrainDataConfig(**cfg), max_pieces=128, tasks=tasks
+    )
+
+
+def test_every_objective_covers_the_corpus_each_pass(corpus: Path) -> None:
+    kept = set(range(12)) - {0, 4, 8}  # the sentences with >= 3 entities
+    data = _data(corpus)
+    for task in ("mep", "met", "pp", "acd"):
+        stream = data.streams[(0, task)]
+        orders = []
+        for epoch in range(3):  # one instance per sentence per pass: each pass draws every sentence once
+            before = set(stream.drawn)
+            stream.drawn.clear()
+            data.take(0, task, len(kept))
+            assert stream.drawn == kept, (task, epoch)
+            stream.drawn |= before
+            orders.append(stream.order(epoch))
+        assert data.distinct(task) == len(kept) and data.passes(task) >= 2
+        assert orders[0] != orders[1] != orders[2]  # a fresh order each pass
+    # uncapped (the authors' code), PP would spend a whole batch of 9 on a sentence or two
+    uncapped = _data(corpus, per_sentence=0)
+    uncapped.take(0, "pp", 9)
+    assert uncapped.distinct("pp") <= 2
+
+
+def test_streams_are_seeded_and_resume_replays(corpus: Path) -> None:
+    def ids(data: PretrainData, task: str, n: int) -> list[tuple[int, ...]]:
+        return [tuple(i.negative.ids) if task == "acd" else tuple(i.seq.ids) for i in data.take(0, task, n)]
+
+    a, b = _data(corpus), _data(corpus)
+    for task in ("mep", "met", "pp", "acd"):
+        assert ids(a, task, 20) == ids(b, task, 20)  # same seed, same stream (across passes)
+    resumed = _data(corpus)
+    for task in ("mep", "met", "pp", "acd"):
+        resumed.skip(0, task, 13)
+        assert ids(resumed, task, 7) == ids(_skip_then(corpus, task, 13), task, 7)
+        assert resumed.distinct(task) == 9
+    assert ids(_data(corpus, seed=1), "pp", 9) != ids(_data(corpus), "pp", 9)
+
+
+def _skip_then(corpus: Path, task: str, n: int) -> PretrainData:
+    data = _data(corpus)
+    data.take(0, task, n)
+    return data
+
+
+def test_limited_pp_keeps_the_identity_rate_and_acd_one_pair_each() -> None:
+    b = make(PretrainDataConfig(per_sentence=1))
+    labels = [inst.label for e in range(2000) for inst in b.build("pp", SENT, e, limit=1)]
+    assert len(labels) == 2000 and abs(labels.count(IDENTITY) / 2000 - 0.2) < 0.03
+    assert len(set(labels)) > 60
+    assert all(len(b.build("acd", SENT, e, limit=2)) == 2 for e in range(50))  # 3 usable pairs
+    assert len(b.build("acd", SENT, 0, limit=0)) > 3
+
+
+def test_mlm_masks_pieces_bert_style() -> None:
+    b = make(PretrainDataConfig(mlm_rate=0.5))
+    flat_ids = flat(SENT)
+    seen = Counter()
+    for e in range(300):
+        (inst,) = b.build("mlm", SENT, e)
+        assert inst.positions and list(inst.targets) == [flat_ids[p] for p in inst.positions]
+        for p in inst.positions:
+            got = inst.seq.ids[p]
+            seen["mask" if got == MASK else "kept" if got == flat_ids[p] else "random"] += 1
+        unmasked = set(range(len(flat_ids))) - set(inst.positions)
+        assert all(inst.seq.ids[p] == flat_ids[p] for p in unmasked)
+    total = sum(seen.values())
+    assert abs(seen["mask"] / total - 0.8) < 0.05 and seen["random"] > 0 and seen["kept"] > 0
+
+
+def test_long_micro_batches_are_cut_into_length_sorted_chunks(corpus: Path) -> None:
+    from enpar.pretrain_data import chunk_instances
+
+    data = _data(corpus)
+    inst = data.take(0, "acd", 6)
+    assert chunk_instances("acd", inst, 0) == [inst]
+    chunks = chunk_instances("acd", inst, 2 * 2 * 14)  # room for two pairs of ~13 pieces
+    assert sorted(map(id, sum(chunks, []))) == sorted(map(id, inst)) and len(chunks) == 3
+    assert data.batches("acd", inst, 60)[0].batch.input_ids.shape[0] == 4
