@@ -6,6 +6,8 @@
     <ckpt>/tokenizer/...       the tokenizer files (save_pretrained)
     <ckpt>/encoder/config.json the sentence encoder's Hugging Face config: the architecture is rebuilt
                                from it, so the original encoder weights are not needed
+    <ckpt>/decoding.json       optional: prediction-time decoding (enpar.decoding); the only file
+                               written after training, never config.json or the weights
 
 `load_checkpoint` refuses anything else with a CheckpointError naming the file and the problem.
 """
@@ -24,8 +26,9 @@ import torch
 from torch import nn
 
 from enpar.config import Labels, ModelConfig
+from enpar.runtime import unwrap
 from enpar.schema import InputError
-from enpar.training import save_tensors, unwrap, write_json
+from enpar.storage import save_tensors, write_json
 
 FORMAT = "enpar-checkpoint"
 FORMAT_VERSION = 1
@@ -83,7 +86,7 @@ def _sha256(path: Path) -> str:
 
 
 def _encoder_hf_config(model: nn.Module) -> Any:
-    from enpar.model import SentenceEncoder
+    from enpar.encoders import SentenceEncoder
 
     for module in unwrap(model).modules():
         if isinstance(module, SentenceEncoder):

@@ -11,43 +11,51 @@ from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
-# ModelConfig fields that can be changed on a trained model to move its predictions (decision thresholds,
-# the tag decoder and the document type vote, tuned on dev after training)
-THRESHOLDS = (
-    "entity_none_bias",
-    "tag_outside_bias",
-    "tag_decoder",
-    "relation_none_bias",
-    "document_type_vote",
-)
-TAG_DECODERS = ("lenient", "viterbi")
-_TRUE, _FALSE = ("true", "on", "yes", "1"), ("false", "off", "no", "0")
-TAG_LOSSES = ("softmax", "crf")
-WORD_POOLINGS = ("first", "mean")
+# Options measured on SciERC dev and not adopted (README "Tuning on dev", docs/experiments.md); they left
+# the code after commit b27d68b, which still has them. An old run or checkpoint config that names one
+# still loads while it holds the value below (the paper's, i.e. the option was off); any other value
+# is refused, since this code cannot reproduce what it did.
+REMOVED_OPTIONS: dict[str, dict[str, Any]] = {
+    "ModelConfig": {
+        "span_candidates": 0,
+        "span_negatives": 100,
+        "span_negative_loss": "pooled",
+        "entity_none_bias": 0.0,
+        "tag_outside_bias": 0.0,
+        "relation_none_bias": 0.0,
+        "tag_decoder": "lenient",
+        "tag_loss": "softmax",
+        "entity_boundary": False,
+        "relation_type_prior": False,
+        "context_words": 0,
+        "word_pooling": "first",
+    },
+    "FinetuneConfig": {"head_lr": None, "ema_decay": 0.0, "teacher": None, "distill_weight": 0.0},
+}
+# Decoding settings that older checkpoints kept in their model config; now enpar.decoding reads them
+# (from decoding.json, or from such an old config where there is no decoding.json).
+MOVED_TO_DECODING = ("document_type_vote",)
+REMOVED_IN = "b27d68b"
 
 
-def parse_threshold(name: str, value: Any) -> float | str | bool:
-    """A THRESHOLDS value as ModelConfig stores it, from the CLI or a tuning grid (strings allowed):
-    tag_decoder a name, document_type_vote a bool ("on"/"off", "true"/"false"), the rest floats."""
-    if name not in THRESHOLDS:
-        raise ValueError(f"unknown threshold {name!r}; known: {list(THRESHOLDS)}")
-    if name == "tag_decoder":
-        if value not in TAG_DECODERS:
-            raise ValueError(f"tag_decoder must be one of {list(TAG_DECODERS)}, not {value!r}")
-        return str(value)
-    if name == "document_type_vote":
-        if isinstance(value, bool):
-            return value
-        word = str(value).strip().lower()
-        if word not in _TRUE + _FALSE:
-            raise ValueError(f"document_type_vote must be on or off (true / false), not {value!r}")
-        return word in _TRUE
-    return float(value)
+def _drop_removed(cls_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` without the removed options, which must hold their paper value (ValueError otherwise)."""
+    removed = REMOVED_OPTIONS.get(cls_name, {})
+    moved = MOVED_TO_DECODING if cls_name == "ModelConfig" else ()
+    for key in set(data) & set(removed):
+        if data[key] != removed[key]:
+            raise ValueError(
+                f"{cls_name}: option {key!r} = {data[key]!r} was not adopted and has been removed "
+                f"(it was {removed[key]!r} by default; commit {REMOVED_IN} still has it)"
+            )
+    return {k: v for k, v in data.items() if k not in removed and k not in moved}
 
 
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build a config from a dict, refusing unknown keys (a typo must not pass silently); missing keys
-    take the defaults, so older run folders still load."""
+    take the defaults, and removed options at their paper value are ignored, so older run folders and
+    checkpoints still load."""
+    data = _drop_removed(cls.__name__, data)
     names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(data) - set(names)
     if unknown:
@@ -88,53 +96,6 @@ class ModelConfig(JsonConfig):
     # Empty contexts (spec 7.11, unified across both stages): a learned vector, zero at init (= the code's
     # FF(zero vector) at init, without its 1e6-scaled LayerNorm gradient; see model.ContextEncoder).
     empty_context: str = "learned"  # "learned" | "zero" (fine-tuning code) | "cnn" (pre-training code)
-    # Entity candidates (not in the paper): 0 = the tagger's spans only (the paper). k > 0 also makes every
-    # span of at most k words a candidate for the entity head, as span-enumeration models (SpERT) do, for
-    # the recall the tagger misses; in training, at most `span_negatives` of those that are not gold are
-    # sampled per sentence (0 = all of them).
-    span_candidates: int = 0
-    span_negatives: int = 100
-    # How those sampled negatives enter the entity loss: "pooled" = one mean over all candidates (SpERT);
-    # "separate" = the mean over the gold and tagger candidates plus a mean over the sampled negatives.
-    span_negative_loss: str = "pooled"
-    # Prediction only (training is unaffected): added to the entity head's None logit before the argmax, a
-    # decision threshold. "separate" weighs entities ~30x more than a pooled mean would, so the None class
-    # needs such a shift back; tuned on dev after training (scripts/tune_threshold.py).
-    entity_none_bias: float = 0.0
-    # Prediction only: added to the span tagger's O logit before decoding; negative = more spans for the
-    # entity head to type (the tagger bounds entity recall). Tuned on dev after training like the above.
-    tag_outside_bias: float = 0.0
-    # Prediction only: added to the relation head's None logit before the argmax; negative = more
-    # relations (SpERT, the peer, thresholds its relation scores too). Tuned on dev after training.
-    relation_none_bias: float = 0.0
-    # Prediction only (not in the paper): True = predicted mentions with the same lower-cased words in one
-    # document (doc_id; a sentence without one is its own document) all get one type, the argmax of their
-    # mean type distribution (enpar.document_vote). Gold types are one per string and document for 97.5% of
-    # SciERC train's repeated mentions. Chosen on dev after training like the thresholds above.
-    document_type_vote: bool = False
-    # How tag predictions become spans (training candidates and prediction): "lenient" = each word's
-    # argmax tag, chunked by the spec's lenient rules (the paper); "viterbi" = the best-scoring *valid* BIEOU
-    # sequence (enpar.tagging.viterbi). Can be switched on a trained checkpoint and chosen on dev.
-    tag_decoder: str = "lenient"
-    # How the span tagger is trained: "softmax" = a cross-entropy per word, the paper; "crf" = a linear-chain
-    # CRF over valid BIEOU sequences (enpar.crf), whose learned transitions the viterbi decoder then uses.
-    tag_loss: str = "softmax"
-    # Entity typing features (not in the paper): False = the entity vector (span CNN) alone, the paper.
-    # True = the entity head also sees the span's first and last word vectors and a learned width
-    # embedding (the boundary representation of span models such as PURE); the pair encoder is unchanged.
-    entity_boundary: bool = False
-    # Relation typing features (not in the paper): False = the pair vector alone, the paper. True = the
-    # relation head also sees both arguments' entity-type distributions (the entity head's softmax, detached)
-    # and their outer product, i.e. a learned score per (left type, right type, relation) triple: the
-    # type-compatibility prior that typed-marker models (PURE) get from the entity types.
-    relation_type_prior: bool = False
-    # Document context (not in the paper): 0 = each sentence is encoded alone, the paper. n > 0 = up to n
-    # words of the same document on each side are encoded with it (cross-sentence context, as in PURE);
-    # only the sentence's words are read (enpar.data policies). Costs encoder time in proportion.
-    context_words: int = 0
-    # Word vectors (not in the paper): "first" = each word's first sub-word state, the paper; "mean" = the
-    # mean over all its pieces, so a word cut into many pieces (common for SciERC's terms) is read whole.
-    word_pooling: str = "first"
     max_pieces: int | None = None  # pieces per encoder call incl. [CLS]/[SEP]; None = the encoder's limit
     # Performance only (no effect on results): spans are sorted by width and convolved in groups of at
     # most this many (span x padded width) columns, so one long context does not pad all the others.
@@ -149,9 +110,6 @@ class FinetuneConfig(JsonConfig):
     batch_size: int = 32
     eval_batch_size: int = 32
     lr: float = 2.5e-5
-    # Non-encoder parameters (span CNNs, FFs, heads); None = `lr` (the paper). A higher rate lets freshly
-    # initialised heads converge in a CPU-sized epoch budget (tuned on dev, see the README).
-    head_lr: float | None = None
     layer_decay: float = 0.9  # encoder layer i gets lr * decay ** (n_layers - 1 - i)
     # Spec 7.15: the code leaves the embeddings at the top rate; we give them layer 0's rate ("layer0").
     embeddings_lr: str = "layer0"  # "layer0" | "top"
@@ -172,15 +130,7 @@ class FinetuneConfig(JsonConfig):
     # Speed (spec deviation, documented): training batches are drawn shuffled but of similar length, from
     # random pools of this many batches (enpar.data.bucketed_batches); 0 = the code's plain shuffle.
     length_pool: int = 20
-    # Not in the paper: 0 = off; d > 0 keeps an exponential moving average of the weights (decay d per
-    # optimizer step, torch.optim.swa_utils), which is what dev selects and the best checkpoint holds; the
-    # raw weights' dev scores are logged beside it ("dev_raw") for a paired comparison.
-    ema_decay: float = 0.0
     bf16: bool = True  # autocast on GPU; ignored on CPU
-    # Distillation (not in the paper; enpar.distill): a teacher targets file and the weight w of its soft
-    # cross-entropy, the loss being (1 - w) x the gold loss + w x that. None / 0 = off.
-    teacher: str | None = None
-    distill_weight: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,6 @@ Policies (stated here, applied everywhere):
 - Nested / overlapping gold entities: the BIEOU training tags keep the longest non-overlapping spans
   (enpar.tagging.non_overlapping); the entity and relation candidates keep every gold span and relation,
   and evaluation always scores against the full gold.
-- Document context (ModelConfig.context_words, off by default): up to that many words of the same
-  document on each side of a sentence are encoded with it (PURE-style), trimmed to fit one encoder call
-  (the nearest pieces kept); only the sentence's own words get vectors, spans and labels. A sentence without
-  a doc_id, or one that needs sliding windows, is encoded alone.
 - Relation labels: 'TYPE@>' when the head is the left span (spans ordered by (start, end)), 'TYPE@<'
   otherwise. A relation whose head and tail are the same span cannot be encoded and is left out of training
   (still in the gold for evaluation). Two gold relations on the same span pair: the first in sorted order
@@ -60,17 +56,6 @@ def build_labels(*datasets: Iterable[Sentence]) -> Labels:
 
 
 @dataclass(frozen=True)
-class SoftTargets:
-    """A teacher's distributions for one sentence (enpar.distill): per word over TAGS, per span over the
-    entity labels, per start-ordered span pair over the relation labels (label order of Labels)."""
-
-    tags: tuple[tuple[float, ...], ...]
-    entities: dict[Span, tuple[float, ...]]
-    pairs: dict[tuple[Span, Span], tuple[float, ...]]
-    temperature: float = 1.0  # the teacher's logits were divided by it; the student's soft loss does the same
-
-
-@dataclass(frozen=True)
 class Gold:
     """A sentence's training targets: tags, typed spans and labelled start-ordered span pairs."""
 
@@ -78,7 +63,6 @@ class Gold:
     tag_spans: tuple[Span, ...]  # what the tags encode (non-overlapping)
     entities: dict[Span, int]  # every gold span -> entity label index
     pairs: dict[tuple[Span, Span], int]  # (left, right) -> relation label index
-    soft: SoftTargets | None = None  # a teacher's distributions, for distillation (FinetuneConfig.teacher)
 
 
 def gold_for(sent: Sentence, labels: Labels) -> Gold:
@@ -102,80 +86,22 @@ class Example:
     sentence: Sentence
     pieces: WordPieces
     gold: Gold | None = None
-    left: tuple[int, ...] = ()  # pieces of the document text before the sentence (context only)
-    right: tuple[int, ...] = ()  # ... and after it
 
     def __len__(self) -> int:
-        return len(self.pieces) + len(self.left) + len(self.right)
-
-
-def document_contexts(
-    sentences: Sequence[Sentence], words: int
-) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Per sentence, up to `words` words before and after it in its document: the sentences sharing its
-    doc_id, in list order (the readers keep document order). No doc_id: no context."""
-    out: list[tuple[tuple[str, ...], tuple[str, ...]]] = [((), ())] * len(sentences)
-    if words <= 0:
-        return out
-    docs: dict[str, list[int]] = {}
-    for i, sent in enumerate(sentences):
-        if sent.doc_id:
-            docs.setdefault(sent.doc_id, []).append(i)
-    for members in docs.values():
-        text = [w for i in members for w in sentences[i].tokens]
-        offset = 0
-        for i in members:
-            end = offset + len(sentences[i])
-            out[i] = (tuple(text[max(0, offset - words) : offset]), tuple(text[end : end + words]))
-            offset = end
-    return out
-
-
-def _context_pieces(tokenizer: Any, texts: Sequence[tuple[str, ...]]) -> list[tuple[int, ...]]:
-    """Word pieces of each context (empty contexts stay empty, without a tokenizer call)."""
-    filled = [i for i, t in enumerate(texts) if t]
-    pieces = words_to_pieces(tokenizer, [texts[i] for i in filled])
-    out: list[tuple[int, ...]] = [()] * len(texts)
-    for i, wp in zip(filled, pieces, strict=True):
-        out[i] = wp.ids
-    return out
+        return len(self.pieces)
 
 
 def make_examples(
-    sentences: Sequence[Sentence],
-    tokenizer: Any,
-    labels: Labels | None = None,
-    context_words: int = 0,
+    sentences: Sequence[Sentence], tokenizer: Any, labels: Labels | None = None
 ) -> list[Example]:
-    """Tokenise once (batched); with labels, also build the gold targets; with context_words > 0, also
-    the document context on each side (see the module's policies)."""
+    """Tokenise once (batched); with labels, also build the gold targets."""
     out: list[Example] = []
-    contexts = document_contexts(sentences, context_words)
     step = 1024
     for i in range(0, len(sentences), step):
         part = sentences[i : i + step]
-        pieces = words_to_pieces(tokenizer, [s.tokens for s in part])
-        lefts = _context_pieces(tokenizer, [c[0] for c in contexts[i : i + step]])
-        rights = _context_pieces(tokenizer, [c[1] for c in contexts[i : i + step]])
-        for sent, wp, left, right in zip(part, pieces, lefts, rights, strict=True):
-            gold = gold_for(sent, labels) if labels is not None else None
-            out.append(Example(sent, wp, gold, left, right))
+        for sent, wp in zip(part, words_to_pieces(tokenizer, [s.tokens for s in part]), strict=True):
+            out.append(Example(sent, wp, gold_for(sent, labels) if labels is not None else None))
     return out
-
-
-def context_coverage(examples: Sequence[Example]) -> str:
-    """How many examples carry document context: sentences without a doc_id or neighbours get none."""
-    with_context = sum(1 for ex in examples if ex.left or ex.right)
-    return f"document context: {with_context} of {len(examples)} sentences have neighbouring text"
-
-
-def fit_context(left: Sequence[int], right: Sequence[int], room: int) -> tuple[list[int], list[int]]:
-    """The context pieces nearest the sentence that fit in `room`: half each side, and what one side
-    does not use goes to the other."""
-    room = max(0, room)
-    n_left = min(len(left), max(room // 2, room - len(right)))
-    n_right = min(len(right), room - n_left)
-    return list(left[len(left) - n_left :]), list(right[:n_right])
 
 
 def target_coverage(examples: Sequence[Example]) -> str:
@@ -205,18 +131,13 @@ class Batch:
     word_index: Tensor  # (B, N): flattened C*T position of each word's first piece
     word_mask: Tensor  # (B, N) bool
     lengths: list[int]  # words per sentence
-    # Every piece of every word (for ModelConfig.word_pooling="mean"): flattened C*T positions (P,) and the
-    # flattened B*N word each belongs to (P,). A window-cut word keeps the pieces inside its window.
-    piece_index: Tensor | None = None
-    piece_word: Tensor | None = None
     tag_ids: Tensor | None = None  # (B, N), PAD beyond each sentence
     gold: list[Gold] | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         move = {
             k: getattr(self, k).to(device, non_blocking=True)
-            for k in ("input_ids", "attention_mask", "word_index", "word_mask", "piece_index", "piece_word")
-            if getattr(self, k) is not None
+            for k in ("input_ids", "attention_mask", "word_index", "word_mask")
         }
         if self.tag_ids is not None:
             move["tag_ids"] = self.tag_ids.to(device, non_blocking=True)
@@ -248,28 +169,17 @@ def collate(examples: Sequence[Example], specials: Specials, with_gold: bool = T
     """Pad a list of examples into one Batch (sliding windows for sentences over the piece limit)."""
     window = specials.max_pieces - 2
     chunks: list[list[int]] = []
-    # per sentence, per word: (chunk, position of its first piece in the chunk, its pieces in the chunk)
-    locations: list[list[tuple[int, int, int]]] = []
+    # per sentence, per word: (chunk, position of its first piece in the chunk)
+    locations: list[list[tuple[int, int]]] = []
     for ex in examples:
-        n_pieces = len(ex.pieces.ids)
-        ends = (*ex.pieces.starts[1:], n_pieces)
-        if (ex.left or ex.right) and n_pieces <= window:
-            left, right = fit_context(ex.left, ex.right, window - n_pieces)
-            chunk = len(chunks)
-            chunks.append([specials.cls, *left, *ex.pieces.ids, *right, specials.sep])
-            locations.append(  # +1: [CLS]
-                [(chunk, st + len(left) + 1, ed - st) for st, ed in zip(ex.pieces.starts, ends, strict=True)]
-            )
-            continue
-        spans = windows(n_pieces, window)
+        spans = windows(len(ex.pieces.ids), window)
         first_chunk = len(chunks)
         for a, b in spans:
             chunks.append([specials.cls, *ex.pieces.ids[a:b], specials.sep])
         locs = []
-        for st, ed in zip(ex.pieces.starts, ends, strict=True):
+        for st in ex.pieces.starts:
             k = best_window(st, spans) if len(spans) > 1 else 0
-            a, b = spans[k]
-            locs.append((first_chunk + k, st - a + 1, min(ed, b) - st))  # +1: [CLS]
+            locs.append((first_chunk + k, st - spans[k][0] + 1))  # +1: [CLS]
         locations.append(locs)
     n_chunks, width = len(chunks), max(len(c) for c in chunks)
     input_ids = torch.full((n_chunks, width), specials.pad, dtype=torch.long)
@@ -281,23 +191,10 @@ def collate(examples: Sequence[Example], specials: Specials, with_gold: bool = T
     n_words = max(lengths)
     word_index = torch.zeros((len(examples), n_words), dtype=torch.long)
     word_mask = torch.zeros((len(examples), n_words), dtype=torch.bool)
-    piece_index: list[int] = []
-    piece_word: list[int] = []
     for b, locs in enumerate(locations):
-        word_index[b, : len(locs)] = torch.tensor([c * width + p for c, p, _ in locs], dtype=torch.long)
+        word_index[b, : len(locs)] = torch.tensor([c * width + p for c, p in locs], dtype=torch.long)
         word_mask[b, : len(locs)] = True
-        for w, (c, p, n) in enumerate(locs):
-            piece_index.extend(range(c * width + p, c * width + p + n))
-            piece_word.extend([b * n_words + w] * n)
-    batch = Batch(
-        input_ids,
-        attention,
-        word_index,
-        word_mask,
-        lengths,
-        torch.tensor(piece_index, dtype=torch.long),
-        torch.tensor(piece_word, dtype=torch.long),
-    )
+    batch = Batch(input_ids, attention, word_index, word_mask, lengths)
     if with_gold and all(ex.gold is not None for ex in examples):
         tags = torch.full((len(examples), n_words), PAD_ID, dtype=torch.long)
         for b, ex in enumerate(examples):

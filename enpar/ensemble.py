@@ -3,14 +3,18 @@
 The members read the same batch; their tag distributions are averaged and decoded into spans, their
 entity-type distributions over those spans are averaged and decoded into entities, and their relation
 distributions over the pairs of those entities are averaged. Every stage is the lead member's own
-(`JointModel.tag_ids`, `entity_scores`, `relation_scores`), so an ensemble of one model predicts exactly
-what the model does, and decoding (thresholds, the document type vote) is the lead member's.
+(`JointModel.tag_ids`, `entity_scores`, `relation_scores`, `decode`), so an ensemble of one model predicts
+exactly what the model does.
+
+`load_extractor(paths)` is the one way inference loads checkpoints: one path gives the JointModel itself,
+several an Ensemble, so the single-model path has no ensemble branches.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -18,14 +22,14 @@ from torch import Tensor, nn
 
 from enpar.config import Labels, ModelConfig
 from enpar.data import Batch
-from enpar.model import JointModel, JointOutput, enumerate_spans, ordered_pairs
+from enpar.model import JointModel, JointOutput, ordered_pairs
 from enpar.schema import Entity, Relation
 from enpar.tagging import Span, spans_from_ids
 
 
 def mean_log_probs(logits: Sequence[Tensor]) -> Tensor:
     """log of the mean of the members' softmax distributions (a logit-like tensor: its softmax is the
-    mean distribution, and a None-logit bias still acts as a threshold on it)."""
+    mean distribution, so decoding it by argmax decides on the mean distribution)."""
     stacked = torch.stack([x.float().log_softmax(-1) for x in logits])
     return torch.logsumexp(stacked, dim=0) - math.log(len(logits))
 
@@ -36,7 +40,7 @@ def members_of(model: nn.Module) -> list[JointModel]:
 
 
 class Ensemble(nn.Module):
-    """Members of one label set; the first (the lead) decides the decoding settings."""
+    """Members of one label set; the first (the lead) decodes."""
 
     def __init__(self, members: Sequence[JointModel]) -> None:
         super().__init__()
@@ -66,78 +70,40 @@ class Ensemble(nn.Module):
     def encoder(self) -> Any:  # what Predictor reads the piece limit from
         return self.lead.encoder
 
-    def set_thresholds(self, **values: float | str | None) -> None:
-        for m in self.members:
-            cast(JointModel, m).set_thresholds(**values)
-
     def forward(self, batch: Batch) -> JointOutput:
         if batch.gold is not None:
-            raise ValueError("an ensemble only predicts; train its members one by one (or use teach)")
-        return self._run(batch, teach=False)
-
-    def teach(self, batch: Batch, temperature: float = 1.0) -> JointOutput:
-        """A teacher's view of a batch with gold (enpar.distill): the distributions over the predicted
-        spans and the gold ones, and over every start-ordered pair of them plus the gold pairs (not only
-        the pairs of predicted entities), so a student's likely candidates all have a target. The returned
-        distributions are the members' softmax(logits / temperature), averaged; the spans are still
-        decoded at temperature 1."""
-        if batch.gold is None:
-            raise ValueError("teach needs a batch with gold (collate(..., with_gold=True))")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, not {temperature}")
-        return self._run(batch, teach=True, temperature=temperature)
-
-    def _run(self, batch: Batch, *, teach: bool, temperature: float = 1.0) -> JointOutput:
+            raise ValueError("an ensemble only predicts; train its members one by one")
         lead, members = self.lead, cast(list[JointModel], list(self.members))
-        gold = batch.gold or []
         words = [m.encoder.encode_batch(batch) for m in members]
-        member_tags = [m.tagger(w) for m, w in zip(members, words, strict=True)]
         lengths = batch.lengths
-        tag_logits = mean_log_probs(member_tags)  # the decisions are taken at temperature 1
-        pred_ids = lead.tag_ids(tag_logits, lengths, predicting=True)
-        cand: list[list[Span]] = []
-        for b, n in enumerate(lengths):
-            spans = spans_from_ids(pred_ids[b][:n]) + enumerate_spans(n, self.config.span_candidates)
-            cand.append(list(dict.fromkeys(spans + (list(gold[b].entities) if teach else []))))
-        span_rows = [(b, st, ed) for b, spans in enumerate(cand) for st, ed in spans]
+        tag_logits = mean_log_probs([m.tagger(w) for m, w in zip(members, words, strict=True)])
+        pred_ids = lead.tag_ids(tag_logits, lengths)
+        span_rows = [
+            (b, st, ed)
+            for b, n in enumerate(lengths)
+            for st, ed in dict.fromkeys(spans_from_ids(pred_ids[b][:n]))
+        ]
         spans_t = torch.tensor(span_rows, dtype=torch.long, device=words[0].device).reshape(-1, 3)
         scored = [m.entity_scores(w, spans_t) for m, w in zip(members, words, strict=True)]
         entity_logits = mean_log_probs([logits for _, logits in scored])
-
-        if teach:
-            pairs_of = [
-                list(dict.fromkeys(ordered_pairs(spans) + list(gold[b].pairs)))
-                for b, spans in enumerate(cand)
-            ]
-        else:
-            entities: list[list[Span]] = [[] for _ in lengths]
-            for (b, st, ed), label in zip(span_rows, lead.entity_labels(entity_logits), strict=True):
-                if label != 0:
-                    entities[b].append((st, ed))
-            pairs_of = [ordered_pairs(ents) for ents in entities]
+        entities: list[list[Span]] = [[] for _ in lengths]
+        for (b, st, ed), label in zip(span_rows, lead.entity_labels(entity_logits), strict=True):
+            if label != 0:
+                entities[b].append((st, ed))
         row_of = {row: i for i, row in enumerate(span_rows)}
         pair_rows = [
-            (row_of[(b, *e1)], row_of[(b, *e2)]) for b, pairs in enumerate(pairs_of) for e1, e2 in pairs
+            (row_of[(b, *e1)], row_of[(b, *e2)])
+            for b, ents in enumerate(entities)
+            for e1, e2 in ordered_pairs(ents)
         ]
         pairs_t = torch.tensor(pair_rows, dtype=torch.long, device=spans_t.device).reshape(-1, 2)
-        member_relations = [
-            m.relation_scores(w, lengths, spans_t, vecs, logits, pairs_t)
-            for m, w, (vecs, logits) in zip(members, words, scored, strict=True)
-        ]
-
-        def averaged(logits: list[Tensor], at_one: Tensor | None = None) -> Tensor:
-            if temperature == 1.0 and at_one is not None:
-                return at_one  # already averaged for the decisions
-            return mean_log_probs([x.float() / temperature for x in logits])
-
-        return JointOutput(
-            averaged(member_tags, tag_logits),
-            spans_t,
-            averaged([logits for _, logits in scored], entity_logits),
-            pairs_t,
-            averaged(member_relations),
-            len(lengths),
+        relation_logits = mean_log_probs(
+            [
+                m.relation_scores(w, lengths, spans_t, vecs, pairs_t)
+                for m, w, (vecs, _) in zip(members, words, scored, strict=True)
+            ]
         )
+        return JointOutput(tag_logits, spans_t, entity_logits, pairs_t, relation_logits, len(lengths))
 
     def decode(self, out: JointOutput) -> list[tuple[list[Entity], list[Relation]]]:
         return self.lead.decode(out)
@@ -146,3 +112,26 @@ class Ensemble(nn.Module):
         self, out: JointOutput
     ) -> list[tuple[list[Entity], list[Relation], list[list[float]]]]:
         return self.lead.decode_with_type_probs(out)
+
+
+def load_extractor(
+    paths: Sequence[str | Path],
+) -> tuple[JointModel | Ensemble, Any, dict[str, Any]]:
+    """The model that inference runs for one checkpoint (its JointModel) or several (an Ensemble), with
+    the (lead) checkpoint's tokenizer and config.json. Several must share the tokenizer, the label sets
+    and the piece limit (they read one input); CheckpointError names the one that differs."""
+    from enpar.checkpoint import CheckpointError, load_joint_model
+
+    if not paths:
+        raise ValueError("no checkpoint given")
+    loaded = [load_joint_model(p) for p in paths]
+    (lead, lead_ckpt), tokenizer = loaded[0], loaded[0][1].tokenizer()
+    for path, (model, ckpt) in zip(paths[1:], loaded[1:], strict=True):
+        if model.config.max_pieces != lead.config.max_pieces:
+            raise CheckpointError(path, f"max_pieces differs from {paths[0]}'s; an ensemble reads one input")
+        if model.labels != lead.labels:
+            raise CheckpointError(path, f"its labels differ from {paths[0]}'s")
+        if ckpt.tokenizer().get_vocab() != tokenizer.get_vocab():
+            raise CheckpointError(path, f"its tokenizer differs from {paths[0]}'s")
+    model = lead if len(loaded) == 1 else Ensemble([m for m, _ in loaded])
+    return model, tokenizer, lead_ckpt.config

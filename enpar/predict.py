@@ -1,4 +1,6 @@
-"""Inference: a fine-tuned checkpoint -> entities and relations for sentences or raw text."""
+"""Inference: a fine-tuned checkpoint (or an ensemble, enpar.ensemble) -> entities and relations for
+sentences or raw text, decoded as its decoding.json says (enpar.decoding). No training module is
+imported here."""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ import torch
 
 from enpar.config import Labels
 from enpar.data import Example, Specials, collate, length_sorted_batches, make_examples
+from enpar.decoding import DEFAULT_DECODING, Decoding, read_decoding
 from enpar.document_vote import vote_document_types
 from enpar.encoding import max_pieces
 from enpar.model import JointModel
-from enpar.runtime import autocast, pick_device
+from enpar.runtime import autocast, pick_device, unwrap
 from enpar.schema import Entity, Relation, Sentence
-from enpar.training import unwrap
 
 Progress = Callable[[int, int], None]
 
@@ -29,14 +31,15 @@ def run_inference(
     batch_size: int = 32,
     progress: Progress | None = None,
     bf16: bool = True,
+    decoding: Decoding = DEFAULT_DECODING,
 ) -> list[tuple[list[Entity], list[Relation]]]:
     """Predictions aligned with `examples`: eval mode, inference_mode, batches of similar length; with
-    the model's document_type_vote on, one type per mention string and document (enpar.document_vote)."""
+    decoding.document_type_vote, one type per mention string and document (enpar.document_vote)."""
     model = unwrap(model)  # type: ignore[assignment]
     was_training = model.training
     model.eval()
     results: list[tuple[list[Entity], list[Relation]]] = [([], []) for _ in examples]
-    vote = model.config.document_type_vote
+    vote = decoding.document_type_vote
     type_probs: list[list[list[float]]] = [[] for _ in examples]  # filled only for the vote
     done, total = 0, len(examples)
     if progress:
@@ -64,7 +67,7 @@ def run_inference(
 
 
 class Predictor:
-    """A fine-tuned JointModel with its tokenizer, ready for sentences or raw text."""
+    """A fine-tuned JointModel (or Ensemble) with its tokenizer and decoding, ready for sentences or text."""
 
     def __init__(
         self,
@@ -74,12 +77,14 @@ class Predictor:
         device: torch.device | str | None = None,
         batch_size: int = 32,
         bf16: bool = True,
+        decoding: Decoding = DEFAULT_DECODING,
     ) -> None:
         self.device = torch.device(device) if device is not None else pick_device()
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.bf16 = bf16
+        self.decoding = decoding
         limit = max_pieces(tokenizer, model.encoder.sentence.model.config, model.config.max_pieces)
         self.specials = Specials.of(tokenizer, limit)
         self.checkpoint_config: dict[str, Any] | None = None  # config.json when loaded from a checkpoint
@@ -91,23 +96,11 @@ class Predictor:
         *,
         device: torch.device | str | None = None,
         batch_size: int = 32,
-        entity_none_bias: float | None = None,
-        tag_outside_bias: float | None = None,
-        tag_decoder: str | None = None,
-        relation_none_bias: float | None = None,
         document_type_vote: bool | None = None,
     ) -> Predictor:
-        """entity_none_bias, tag_outside_bias, tag_decoder, relation_none_bias, document_type_vote: override
-        the checkpoint's decision settings (ModelConfig)."""
+        """The checkpoint's model and decoding (decoding.json; `document_type_vote` overrides it)."""
         return cls.from_checkpoints(
-            [path],
-            device=device,
-            batch_size=batch_size,
-            entity_none_bias=entity_none_bias,
-            tag_outside_bias=tag_outside_bias,
-            tag_decoder=tag_decoder,
-            relation_none_bias=relation_none_bias,
-            document_type_vote=document_type_vote,
+            [path], device=device, batch_size=batch_size, document_type_vote=document_type_vote
         )
 
     @classmethod
@@ -117,32 +110,16 @@ class Predictor:
         *,
         device: torch.device | str | None = None,
         batch_size: int = 32,
-        **thresholds: float | str | bool | None,
+        document_type_vote: bool | None = None,
     ) -> Predictor:
-        """One checkpoint, or several read as one model (enpar.ensemble: probabilities averaged at each
-        stage; the first checkpoint's decision settings, after the overrides in `thresholds`). Several must
-        share the tokenizer, the label sets and how sentences are read (context_words, max_pieces)."""
-        from enpar.checkpoint import CheckpointError, load_joint_model
-        from enpar.ensemble import Ensemble
+        """One checkpoint, or several read as one model (enpar.ensemble.load_extractor), decoded as the
+        first one's decoding.json says, with `document_type_vote` overriding it where given."""
+        from enpar.ensemble import load_extractor
 
-        if not paths:
-            raise ValueError("no checkpoint given")
-        loaded = [load_joint_model(p) for p in paths]
-        (lead, lead_ckpt), tokenizer = loaded[0], loaded[0][1].tokenizer()
-        for path, (model, ckpt) in zip(paths[1:], loaded[1:], strict=True):
-            for field in ("context_words", "max_pieces"):
-                if getattr(model.config, field) != getattr(lead.config, field):
-                    raise CheckpointError(
-                        path, f"{field} differs from {paths[0]}'s; an ensemble reads one input"
-                    )
-            if model.labels != lead.labels:
-                raise CheckpointError(path, f"its labels differ from {paths[0]}'s")
-            if ckpt.tokenizer().get_vocab() != tokenizer.get_vocab():
-                raise CheckpointError(path, f"its tokenizer differs from {paths[0]}'s")
-        model: Any = lead if len(loaded) == 1 else Ensemble([m for m, _ in loaded])
-        model.set_thresholds(**thresholds)
-        predictor = cls(model, tokenizer, device=device, batch_size=batch_size)
-        predictor.checkpoint_config = lead_ckpt.config
+        model, tokenizer, config = load_extractor(paths)
+        decoding = read_decoding(paths[0]).with_overrides(document_type_vote=document_type_vote)
+        predictor = cls(model, tokenizer, device=device, batch_size=batch_size, decoding=decoding)  # type: ignore[arg-type]
+        predictor.checkpoint_config = config
         return predictor
 
     @property
@@ -150,10 +127,8 @@ class Predictor:
         return self.model.labels
 
     def examples(self, sentences: Sequence[Sentence], labels: Labels | None = None) -> list[Example]:
-        """Sentences tokenised as this model was trained to read them (document context included)."""
-        return make_examples(
-            list(sentences), self.tokenizer, labels, context_words=self.model.config.context_words
-        )
+        """Sentences tokenised as this model reads them."""
+        return make_examples(list(sentences), self.tokenizer, labels)
 
     def predict_sentences(
         self, sentences: Sequence[Sentence], *, progress: Progress | None = None
@@ -168,6 +143,7 @@ class Predictor:
             batch_size=self.batch_size,
             progress=progress,
             bf16=self.bf16,
+            decoding=self.decoding,
         )
         return [s.with_predictions(e, r) for s, (e, r) in zip(sentences, preds, strict=True)]
 

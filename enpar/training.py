@@ -8,14 +8,22 @@ import math
 import os
 import re
 import shutil
+import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
+
+# re-exported: the trainers (finetune, pretrain) import these from here
+from enpar.runtime import is_main
+from enpar.runtime import unwrap as unwrap
+from enpar.storage import save_tensors as save_tensors
+from enpar.storage import write_json as write_json
 
 STATE_TENSORS = "trainer.safetensors"
 STATE_JSON = "trainer.json"
@@ -69,10 +77,9 @@ def param_groups(
     layer_decay: float = 1.0,
     embeddings_lr: str = "layer0",
     no_decay_bias_norm: bool = True,
-    head_lr: float | None = None,
 ) -> list[dict[str, Any]]:
     """AdamW parameter groups: one per (learning rate, decay) pair. Encoder layers get discriminative rates;
-    every non-encoder parameter (CNNs, FFs, heads) gets `head_lr`, or `lr` when it is None."""
+    every non-encoder parameter (CNNs, FFs, heads) gets `lr`."""
     found = _sentence_encoder(model)
     prefix = found[0] + "model." if found else None
     n_layers = int(found[1].num_layers) if found else 0  # type: ignore[union-attr]
@@ -84,7 +91,7 @@ def param_groups(
         if prefix and name.startswith(prefix):
             rate = lr * layer_lr_scale(name[len(prefix) :], n_layers, layer_decay, embeddings_lr)
         else:
-            rate = lr if head_lr is None else head_lr
+            rate = lr
         wd = 0.0 if name in exempt else weight_decay
         key = (rate, wd)
         group = groups.setdefault(key, {"params": [], "names": [], "lr": key[0], "weight_decay": wd})
@@ -103,7 +110,6 @@ def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.AdamW:
         layer_decay=getattr(cfg, "layer_decay", 1.0),
         embeddings_lr=getattr(cfg, "embeddings_lr", "layer0"),
         no_decay_bias_norm=getattr(cfg, "no_decay_bias_norm", True),
-        head_lr=getattr(cfg, "head_lr", None),
     )
     groups = [{k: v for k, v in g.items() if k != "names"} for g in groups]
     kwargs = {
@@ -146,35 +152,6 @@ def clip_gradients(parameters: Iterable[nn.Parameter], max_norm: float) -> float
 # --- resumable trainer state --------------------------------------------------------------------------
 
 
-def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Contiguous CPU copies where storage is shared (tied weights), which safetensors refuses."""
-    seen: set[tuple[int, int]] = set()
-    out = {}
-    for key, t in tensors.items():
-        t = t.detach()
-        ident = (t.untyped_storage().data_ptr(), t.storage_offset()) if t.numel() else (0, id(t))
-        out[key] = t.to("cpu").contiguous().clone() if ident in seen else t.to("cpu").contiguous()
-        seen.add(ident)
-    return out
-
-
-def save_tensors(
-    path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
-) -> None:
-    """safetensors file, written to a temporary name first so a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(_unshared(tensors), str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def read_run_config(out: Path, state_dir: Path, run_format: str, what: str) -> dict[str, Any]:
     """The config.json of run folder `out` for `--resume`: needs it and `state_dir`, and its "format" must
     be `run_format` (otherwise ValueError "<config.json>: not a <what> run folder")."""
@@ -200,9 +177,8 @@ def save_trainer_state(
     optimizer: torch.optim.Optimizer,
     scheduler: LambdaLR | None = None,
     meta: dict[str, Any] | None = None,
-    averaged: nn.Module | None = None,
 ) -> Path:
-    """model weights + optimizer moments + RNG (+ the weight average, when one is kept) as safetensors,
+    """model weights + optimizer moments + RNG as safetensors,
     everything else as JSON. The folder is replaced atomically (written beside it, then renamed)."""
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".partial")
@@ -216,8 +192,6 @@ def save_trainer_state(
             if not torch.is_tensor(value):
                 value = torch.tensor(value)
             tensors[f"optim.{idx}.{key}"] = value
-    if averaged is not None:
-        tensors.update({f"averaged.{k}": v for k, v in averaged.state_dict().items()})
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
@@ -246,10 +220,8 @@ def load_trainer_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: LambdaLR | None = None,
-    averaged: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Restore what save_trainer_state wrote; returns its `meta`. Raises ValueError on a foreign folder
-    (or one without the weight average `averaged` asks for)."""
+    """Restore what save_trainer_state wrote; returns its `meta`. Raises ValueError on a foreign folder."""
     folder = Path(folder)
     tpath, jpath = folder / STATE_TENSORS, folder / STATE_JSON
     for p in (tpath, jpath):
@@ -262,11 +234,6 @@ def load_trainer_state(
     target = unwrap(model)
     device = next(target.parameters()).device
     target.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    if averaged is not None:
-        saved = {k[9:]: v for k, v in tensors.items() if k.startswith("averaged.")}
-        if not saved:
-            raise ValueError(f"{tpath}: no weight average saved (the run was started without one)")
-        averaged.load_state_dict(saved)
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -284,8 +251,44 @@ def load_trainer_state(
     return info.get("meta", {})
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The bare module under DistributedDataParallel / torch.compile wrappers."""
-    while hasattr(model, "module") and isinstance(model.module, nn.Module):
-        model = model.module
-    return getattr(model, "_orig_mod", model)
+# --- run folders: the log and the per-epoch metrics file ----------------------------------------------
+
+
+class Log:
+    """A run's log.txt on the main rank, mirrored to stderr (through tqdm so bars are not broken)."""
+
+    def __init__(self, path: Path | None, echo: bool) -> None:
+        self.path, self.echo = path, echo
+
+    def __call__(self, message: str) -> None:
+        if not is_main():
+            return
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+        if self.echo:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+
+
+def progress_bar(total: int, desc: str, enabled: bool, *, position: int = 0, leave: bool = False) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, position=position, leave=leave, dynamic_ncols=True, file=sys.stderr)
+
+
+def truncate_metrics(path: Path, epochs_done: int) -> None:
+    """Drop per-epoch lines past the saved state (an epoch interrupted after logging is redone)."""
+    if not path.is_file():
+        return
+    keep = [
+        ln
+        for ln in path.read_text(encoding="utf-8").splitlines()
+        if ln.strip() and json.loads(ln).get("epoch", 0) <= epochs_done
+    ]
+    path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")

@@ -11,7 +11,7 @@
 # Everything goes to $OUT (default runs/demo, or runs/demo-quick); finished stages are skipped on a re-run,
 # and an interrupted pre-training resumes. APP=0 skips launching Streamlit at the end.
 #
-# Knobs (environment): QUICK, DATA, OUT, SEEDS, FT_EPOCHS, FT_ARGS, FT_DOCUMENT_TYPE_VOTE, PT_STEPS,
+# Knobs (environment): QUICK, DATA, OUT, SEEDS, PRESET, FT_EPOCHS, PT_STEPS,
 # PT_ACCUMULATE, PT_LR, ENCODER, PORT, APP, PY. The full profile's defaults are the CPU experiment of
 # scripts/pretrain_cpu.sh.
 set -euo pipefail
@@ -46,9 +46,12 @@ else
     SEEDS=${SEEDS:-5216 5217 5218}
     INIT_AT=${INIT_AT:-25}               # the paper fine-tunes from its 25% checkpoint
 fi
-# FT_EPOCHS (unless QUICK set it) and FT_ARGS: the dev-tuned budget that finetune_scierc.sh also uses
-# shellcheck source=scripts/finetune_setting.sh
-source scripts/finetune_setting.sh
+# Fine-tuning: the preset that finetune_scierc.sh also uses (enpar/presets.py: the dev-tuned CPU budget and
+# the document type vote in best/decoding.json); FT_EPOCHS (QUICK sets it) shortens its budget.
+PRESET=${PRESET:-scierc-cpu}
+FT_EPOCHS=${FT_EPOCHS:-}
+epoch_args=()
+if [[ -n "$FT_EPOCHS" ]]; then epoch_args=(--epochs "$FT_EPOCHS"); fi
 
 split_file() {  # the train / dev / test file in DATA
     local f
@@ -95,19 +98,14 @@ stamp "ENPAR initialisation: $INIT"
 for seed in $SEEDS; do
     for model in bert enpar; do
         run="$OUT/$model-seed$seed"
-        init=()
+        init=(--encoder "$ENCODER")  # ENPAR's encoder is the pre-trained checkpoint's
         [[ "$model" == "enpar" ]] && init=(--init "$INIT")
         if [[ ! -f "$run/summary.json" ]]; then
             resume=()
             [[ -d "$run/state" ]] && resume=(--resume)
-            stamp "fine-tune $model seed $seed ($FT_EPOCHS epochs)"
-            $ENPAR finetune --train "$TRAIN" --dev "$DEV" --out "$run" --encoder "$ENCODER" \
-                --epochs "$FT_EPOCHS" --seed "$seed" "${init[@]}" "${resume[@]}" $FT_ARGS
-        fi
-        if [[ "$FT_DOCUMENT_TYPE_VOTE" == 1 && ! -f "$run/doc_vote.json" ]]; then
-            stamp "document type vote on in $run/best (the adopted prediction setting)"
-            "$PY" scripts/tune_threshold.py "$run/best" --dev "$DEV" --field document_type_vote --grid on \
-                --out "$run/doc_vote.json" --write
+            stamp "fine-tune $model seed $seed (preset $PRESET${FT_EPOCHS:+, $FT_EPOCHS epochs})"
+            $ENPAR finetune --train "$TRAIN" --dev "$DEV" --out "$run" --preset "$PRESET" \
+                "${epoch_args[@]}" --seed "$seed" "${init[@]}" "${resume[@]}"
         fi
         if [[ ! -f "$run/test/metrics.json" ]]; then
             stamp "evaluate $run/best on $TEST"

@@ -3,14 +3,15 @@
     .venv/bin/python scripts/ensemble_curve.py runs/scierc-NAME-seed{5228,5229,5230,5231}/best \
         --dev ../shared/data/scierc/dev.json --test ../shared/data/scierc/test.json \
         --out results/scierc-NAME/ensemble_curve-seeds5228-5231.json [--sizes 1 2 3 4] \
-        [--document-type-vote on] [--tag-decoder viterbi] ...
+        [--document-type-vote on|off]
 
 Each checkpoint is loaded once and every subset of each size (itertools.combinations, in the order given)
-is read as one model (enpar.ensemble, the first member's decision settings, as `enpar evaluate CKPT CKPT
-... DATA` does; the same options override every checkpoint's settings). Size 1 is each checkpoint alone,
-a check against its own run's metrics. Per subset: the dev selection score (entity F1 + exact relation
-F1) and the three micro F1s on both sets; per size: mean and standard deviation over its subsets (subsets
-of one size share members, so these are not independent samples). Prints a table, writes JSON.
+is read as one model (enpar.ensemble), decoded as the first checkpoint's decoding.json says (as `enpar
+evaluate CKPT CKPT ... DATA` does; --document-type-vote overrides it for every subset). Size 1 is each
+checkpoint alone, a check against its own run's metrics. Per subset: the dev selection score (entity F1 +
+exact relation F1) and the three micro F1s on both sets; per size: mean and standard deviation over its
+subsets (subsets of one size share members, so these are not independent samples).
+Prints a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from enpar.commands._common import add_threshold_arguments, threshold_overrides
-from enpar.config import THRESHOLDS
+from enpar.commands._common import add_decoding_arguments, decoding_overrides
 from enpar.ensemble import Ensemble, members_of
-from enpar.finetune import evaluate, score_row
 from enpar.metrics import CONVENTIONS as F1S
 from enpar.predict import Predictor
 from enpar.readers import read_dataset
 from enpar.runtime import setup_torch
-from enpar.training import write_json
+from enpar.selection import evaluate, score_row
+from enpar.storage import write_json
 
 SETS = ("dev", "test")
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="JSON result file")
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="default: 1 .. all")
     parser.add_argument("--batch-size", type=int, default=32)
-    add_threshold_arguments(parser)
+    add_decoding_arguments(parser)
     args = parser.parse_args(argv)
     n = len(args.checkpoints)
     sizes = args.sizes or list(range(1, n + 1))
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     # from_checkpoints refuses checkpoints that cannot be read as one ensemble (labels, tokenizer, input)
     whole = Predictor.from_checkpoints(
-        args.checkpoints, batch_size=args.batch_size, **threshold_overrides(args)
+        args.checkpoints, batch_size=args.batch_size, **decoding_overrides(args)
     )
     members = members_of(whole.model)
     examples = {name: whole.examples(read_dataset(getattr(args, name))) for name in SETS}
@@ -74,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         row: dict = {"members": [names[i] for i in subset]}
         for name in SETS:
             _, scores = evaluate(
-                model, examples[name], whole.specials, device=whole.device, batch_size=args.batch_size
+                model,
+                examples[name],
+                whole.specials,
+                device=whole.device,
+                batch_size=args.batch_size,
+                decoding=whole.decoding,
             )
             row[name] = score_row(scores)
         rows.append(row)
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             "checkpoints": names,
             "dev": str(args.dev),
             "test": str(args.test),
-            "settings": {f: getattr(whole.model.config, f) for f in THRESHOLDS},  # the lead's, as decoded
+            "decoding": whole.decoding.to_dict(),  # the lead's, with the overrides
             "subsets": rows,
             "by_size": by_size,
             "seconds": round(time.perf_counter() - t0, 1),

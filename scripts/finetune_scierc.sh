@@ -6,13 +6,13 @@
 #   EPOCHS=15 SEEDS="5216" scripts/finetune_scierc.sh # shorter / one seed
 #   INIT=runs/enpar-pretrain/step-000100 NAME=enpar scripts/finetune_scierc.sh            # ENPAR
 #   INIT=... INIT_MODE=sentence NAME=enpar-nocnn scripts/finetune_scierc.sh               # "- CNN" ablation
-#   EXTRA="--set head_lr=5e-4" NAME=head5e-4 SEEDS=5216 scripts/finetune_scierc.sh      # dev tuning
-#   TUNE_ENTITY_BIAS=1 ...        # choose the entity decision threshold on dev before testing (all seeds)
-#   TUNE_TAG_DECODER=1 ...        # choose the tag decoder (lenient / viterbi) on dev before testing
-#   DOCUMENT_TYPE_VOTE=0 ...      # test without the document type vote (on by default, finetune_setting.sh)
+#   EXTRA="--set warmup=0.1" NAME=warmup01 SEEDS=5216 scripts/finetune_scierc.sh      # dev tuning
+#   PRESET=paper NAME=paper scripts/finetune_scierc.sh   # the paper's budget (~4 h per seed here)
+#   DOCUMENT_TYPE_VOTE=0 ...      # test without the document type vote (the preset has it on)
 #
-# The budget (EPOCHS, batch size, lr) comes from scripts/finetune_setting.sh: 30 epochs of batch 8 at lr 1e-4,
-# chosen on dev. Everything else is the paper's setting (enpar/config.py): layer decay 0.9, AdamW eps 1e-6,
+# The setting is the preset scierc-cpu (enpar/presets.py): 30 epochs of batch 8 at lr 1e-4, chosen on dev,
+# and the document type vote at prediction time (best/decoding.json). Everything else is the paper's
+# (enpar/config.py): layer decay 0.9, AdamW eps 1e-6,
 # wd 0.01 (not on biases / LayerNorm), clip 1.0, warmup 20% then linear decay, scheduled sampling
 # (k 3, gold for the first 6 epochs), dev evaluation from epoch 5, selection by entity F1 + exact relation F1.
 # The paper's 200-epoch budget is ~4 h per seed on this 2-core CPU; the warmup/decay schedule spans the
@@ -32,24 +32,27 @@ PY=${PY:-.venv/bin/python}
 ENPAR="$PY -m enpar.cli"
 DATA=${ENPAR_DATA:-../shared/data}/scierc
 NAME=${NAME:-baseline}
-# shellcheck source=scripts/finetune_setting.sh
-source scripts/finetune_setting.sh
-EPOCHS=${EPOCHS:-$FT_EPOCHS}
+PRESET=${PRESET:-scierc-cpu}
+EPOCHS=${EPOCHS:-}
 DEFAULT_SEEDS="5216 5217 5218"
 SEEDS=${SEEDS:-$DEFAULT_SEEDS}
 ENCODER=${ENCODER:-minilm}
 INIT=${INIT:-}
 INIT_MODE=${INIT_MODE:-full}
 EXTRA=${EXTRA:-}
-TUNE_ENTITY_BIAS=${TUNE_ENTITY_BIAS:-$FT_TUNE_ENTITY_BIAS}
-TUNE_TAG_DECODER=${TUNE_TAG_DECODER:-$FT_TUNE_TAG_DECODER}
-DOCUMENT_TYPE_VOTE=${DOCUMENT_TYPE_VOTE:-$FT_DOCUMENT_TYPE_VOTE}
+DOCUMENT_TYPE_VOTE=${DOCUMENT_TYPE_VOTE:-}
 RESULTS=results/scierc-$NAME
 
-init_args=()
+# with INIT the encoder is the pre-trained checkpoint's (enpar finetune refuses another one)
+init_args=(--encoder "$ENCODER")
 if [[ -n "$INIT" ]]; then
     init_args=(--init "$INIT" --init-mode "$INIT_MODE")
 fi
+epoch_args=()
+if [[ -n "$EPOCHS" ]]; then epoch_args=(--epochs "$EPOCHS"); fi
+# the vote as best/decoding.json says (the preset's), unless DOCUMENT_TYPE_VOTE=0/1 overrides it
+vote_args=()
+if [[ -n "$DOCUMENT_TYPE_VOTE" ]]; then vote_args=(--document-type-vote "$DOCUMENT_TYPE_VOTE"); fi
 
 for seed in $SEEDS; do
     run=runs/scierc-$NAME-seed$seed
@@ -59,43 +62,23 @@ for seed in $SEEDS; do
         echo "== $run: resuming"
         $ENPAR finetune --out "$run" --resume
     else
-        echo "== $run: training ($EPOCHS epochs, seed $seed)"
+        echo "== $run: training (preset $PRESET${EPOCHS:+, $EPOCHS epochs}, seed $seed)"
         # shellcheck disable=SC2086
-        $ENPAR finetune --train "$DATA/train.json" --dev "$DATA/dev.json" --out "$run" \
-            --encoder "$ENCODER" --epochs "$EPOCHS" --seed "$seed" "${init_args[@]}" $FT_ARGS $EXTRA
+        $ENPAR finetune --train "$DATA/train.json" --dev "$DATA/dev.json" --out "$run" --preset "$PRESET" \
+            "${epoch_args[@]}" --seed "$seed" "${init_args[@]}" $EXTRA
     fi
 done
 
-bests=()
-for seed in $SEEDS; do bests+=("runs/scierc-$NAME-seed$seed/best"); done
-# The entity decision threshold, one value for all the seeds, chosen on dev and stored in each best/
-# checkpoint before the test runs (only where TUNE_ENTITY_BIAS=1; every seed must be trained first).
-if [[ "$TUNE_ENTITY_BIAS" == 1 && ! -f "$RESULTS/entity_bias.json" ]]; then
-    "$PY" scripts/tune_threshold.py "${bests[@]}" --dev "$DATA/dev.json" --out "$RESULTS/entity_bias.json" --write
-fi
-# The tag decoder the same way (TUNE_TAG_DECODER=1): lenient chunking or the best valid BIEOU sequence.
-if [[ "$TUNE_TAG_DECODER" == 1 && ! -f "$RESULTS/tag_decoder.json" ]]; then
-    "$PY" scripts/tune_threshold.py "${bests[@]}" --dev "$DATA/dev.json" --field tag_decoder \
-        --out "$RESULTS/tag_decoder.json" --write
-fi
-
 for seed in $SEEDS; do
     run=runs/scierc-$NAME-seed$seed
-    # The document type vote (DOCUMENT_TYPE_VOTE=1, the adopted setting): switched on in this seed's best/
-    # checkpoint (seeds may run one per process), its dev score recorded in doc_vote.json.
-    # DOCUMENT_TYPE_VOTE=0 tests the model's own per-mention types.
-    if [[ "$DOCUMENT_TYPE_VOTE" == 1 && ! -f "$run/doc_vote.json" ]]; then
-        "$PY" scripts/tune_threshold.py "$run/best" --dev "$DATA/dev.json" --field document_type_vote \
-            --grid on --out "$run/doc_vote.json" --write
-    fi
     if [[ ! -f "$run/test/metrics.json" ]]; then
-        $ENPAR evaluate "$run/best" "$DATA/test.json" --out "$run/test" >/dev/null
+        $ENPAR evaluate "$run/best" "$DATA/test.json" --out "$run/test" "${vote_args[@]}" >/dev/null
     fi
     mkdir -p "$RESULTS/seed$seed"
     cp "$run/config.json" "$run/log.txt" "$run/dev_metrics.jsonl" "$run/summary.json" "$RESULTS/seed$seed/"
     cp "$run/test/metrics.json" "$RESULTS/seed$seed/test_metrics.json"
     cp "$run/test/predictions.jsonl" "$RESULTS/seed$seed/predictions.jsonl"
-    if [[ -f "$run/doc_vote.json" ]]; then cp "$run/doc_vote.json" "$RESULTS/seed$seed/"; fi
+    if [[ -f "$run/best/decoding.json" ]]; then cp "$run/best/decoding.json" "$RESULTS/seed$seed/"; fi
 done
 
 # The setting's summary.json is over the default seeds; a run over other seeds (often one seed per

@@ -1,12 +1,16 @@
-"""The document type vote: one type per mention string and document, spans and relation labels untouched."""
+"""The document type vote: one type per mention string and document, spans and relation labels untouched;
+and the decoding file that switches it (enpar.decoding)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from enpar.config import parse_threshold
+from enpar.decoding import DECODING_FILE, Decoding, parse_on_off, read_decoding, write_decoding
 from enpar.document_vote import vote_document_types
-from enpar.schema import Entity, Relation, Sentence
+from enpar.schema import Entity, InputError, Relation, Sentence
 
 TYPES = ("Method", "Task")
 
@@ -57,26 +61,49 @@ def test_misaligned_inputs_are_refused() -> None:
 
 
 def test_on_off_values() -> None:
-    assert parse_threshold("document_type_vote", "on") is True
-    assert parse_threshold("document_type_vote", "False") is False
-    assert parse_threshold("document_type_vote", True) is True
+    assert parse_on_off("on") is True
+    assert parse_on_off("False") is False
+    assert parse_on_off(True) is True
     with pytest.raises(ValueError, match="on or off"):
-        parse_threshold("document_type_vote", "maybe")
-    with pytest.raises(ValueError, match="tag_decoder"):
-        parse_threshold("tag_decoder", "greedy")
-    with pytest.raises(ValueError, match="unknown threshold"):
-        parse_threshold("dropout", 0.1)
+        parse_on_off("maybe")
+
+
+def test_decoding_file_beside_the_checkpoint(tmp_path: Path) -> None:
+    """decoding.json wins; without it an old config.json's model.document_type_vote; else the default."""
+    assert read_decoding(tmp_path) == Decoding()
+    (tmp_path / "config.json").write_text(json.dumps({"model": {"document_type_vote": True}}))
+    assert read_decoding(tmp_path).document_type_vote is True  # a checkpoint from before decoding.json
+    write_decoding(tmp_path, Decoding(document_type_vote=False))
+    assert read_decoding(tmp_path) == Decoding(document_type_vote=False)
+    assert read_decoding(tmp_path).with_overrides(document_type_vote=True).document_type_vote is True
+    assert read_decoding(tmp_path).with_overrides(document_type_vote=None) == Decoding()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"document_type_vote": "yes"}', "document_type_vote must be true or false"),
+        ('{"tag_decoder": "viterbi"}', "unknown decoding settings"),
+        ("[1]", "expected a JSON object"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_bad_decoding_file_names_the_file(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / DECODING_FILE).write_text(text)
+    with pytest.raises(InputError, match=message) as info:
+        read_decoding(tmp_path)
+    assert DECODING_FILE in str(info.value)
 
 
 def test_cli_option(capsys: pytest.CaptureFixture[str]) -> None:
     from enpar.cli import build_parser
-    from enpar.commands._common import threshold_overrides
+    from enpar.commands._common import decoding_overrides
 
     parser = build_parser()
     args = parser.parse_args(["evaluate", "ckpt", "data.json", "--out", "o", "--document-type-vote", "on"])
-    assert threshold_overrides(args)["document_type_vote"] is True
+    assert decoding_overrides(args)["document_type_vote"] is True
     args = parser.parse_args(["predict", "ckpt", "some text"])
-    assert threshold_overrides(args)["document_type_vote"] is None  # the checkpoint's own setting
+    assert decoding_overrides(args)["document_type_vote"] is None  # the checkpoint's decoding.json
     with pytest.raises(SystemExit):
         parser.parse_args(["predict", "ckpt", "x", "--document-type-vote", "maybe"])
     assert "expected on or off, got 'maybe'" in capsys.readouterr().err

@@ -10,19 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from studio_helpers import load_script
 
-from enpar.config import FinetuneConfig, ModelConfig
+from enpar.config import FinetuneConfig, Labels, ModelConfig
 from enpar.data import bucketed_batches, build_labels, gold_for, relation_key
-from enpar.finetune import finetune, gold_probability, sampling_coins, selection_score, weight_average
+from enpar.finetune import finetune, gold_probability, sampling_coins, selection_score
 from enpar.model import JointModel
 from enpar.schema import Entity, Relation, Sentence
 from enpar.training import (
     build_optimizer,
     linear_schedule,
-    load_trainer_state,
     param_groups,
-    save_trainer_state,
     schedule_steps,
 )
 
@@ -102,11 +99,9 @@ def test_layerwise_learning_rates_and_no_decay(tiny_encoder_dir: Path) -> None:
     }
     assert top[enc + "embeddings.word_embeddings.weight"] == pytest.approx(lr)
     assert len(lrs) == sum(1 for _ in model.parameters())  # every parameter exactly once
-    heads = {
-        n: g["lr"] for g in param_groups(model, lr, 0.01, layer_decay=0.9, head_lr=1e-3) for n in g["names"]
-    }
-    assert heads["encoder.context.cnn.convs.0.weight"] == heads["relation_head.weight"] == 1e-3
-    assert heads[enc + "encoder.layer.1.attention.self.query.weight"] == pytest.approx(lr)
+    assert (
+        lrs["encoder.context.cnn.convs.0.weight"] == lrs["relation_head.weight"] == lr
+    )  # heads: the top rate
     opt = build_optimizer(model, FinetuneConfig())
     assert opt.defaults["eps"] == 1e-6
 
@@ -202,58 +197,32 @@ def test_resume_continues_and_refuses_overwrite(run_dir: Path, tiny_encoder_dir:
         finetune([], [], run_dir.parent / "nothing", resume=True, show_progress=False)
 
 
-def test_tune_threshold_script_sweeps_chooses_and_writes(run_dir: Path, tmp_path: Path) -> None:
-    import shutil
-
+def test_preset_is_recorded_and_gives_best_its_decoding(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    """The preset's decoding goes to best/decoding.json (the checkpoint's own files are never touched
+    for it); without a preset best/ gets the default decoding. Predictor reads it, overrides win."""
     from enpar.predict import Predictor
-    from enpar.schema import write_jsonl
 
-    script = load_script("tune_threshold")
-    ckpt = shutil.copytree(run_dir / "best", tmp_path / "best")
-    write_jsonl(_sentences(4, "dv"), tmp_path / "dev.jsonl")
-
-    def sweep_args(field: str) -> tuple[Path, list[str]]:
-        out = tmp_path / f"{field}.json"
-        return out, [str(ckpt), "--dev", str(tmp_path / "dev.jsonl"), "--out", str(out), "--field", field]
-
-    for field in ("entity_none_bias", "tag_outside_bias", "relation_none_bias"):
-        out, argv = sweep_args(field)
-        argv = argv[:-2] if field == "entity_none_bias" else argv  # the default field
-        assert script.main([*argv, "--grid", "50", "0", "-50", "--write"]) == 0
-        result = json.loads(out.read_text())
-        sweep = result["checkpoints"][str(ckpt)]
-        assert result["field"] == field
-        assert result["grid"] == [-50.0, 0.0, 50.0] and set(sweep) == {"-50.0", "0.0", "50.0"}
-        # None / O always wins: nothing predicted (entities, or for the relation threshold relations)
-        assert sweep["50.0"]["relation" if field == "relation_none_bias" else "entity"] == 0.0
-        assert result["mean_score"][str(result["chosen"])] == max(result["mean_score"].values())
-        assert getattr(Predictor.from_checkpoint(ckpt, device="cpu").model.config, field) == result["chosen"]
-    out, argv = sweep_args("tag_decoder")
-    assert script.main([*argv, "--write"]) == 0
-    result = json.loads(out.read_text())
-    assert result["grid"] == ["lenient", "viterbi"] and result["chosen"] in result["grid"]
-    assert set(result["checkpoints"][str(ckpt)]) == {"lenient", "viterbi"}
-    assert Predictor.from_checkpoint(ckpt, device="cpu").model.config.tag_decoder == result["chosen"]
-    out, argv = sweep_args("document_type_vote")
-    assert script.main([*argv, "--grid", "on", "--write"]) == 0  # a one-value grid: the choice is forced
-    result = json.loads(out.read_text())
-    assert result["grid"] == ["on"] and result["chosen"] == "on"
-    assert json.loads((ckpt / "config.json").read_text())["model"]["document_type_vote"] is True  # a bool
-    assert Predictor.from_checkpoint(ckpt, device="cpu").model.config.document_type_vote is True
-    overridden = Predictor.from_checkpoint(
-        ckpt,
-        device="cpu",
-        entity_none_bias=7.0,
-        tag_outside_bias=-1.0,
-        tag_decoder="viterbi",
-        relation_none_bias=-2.0,
-        document_type_vote=False,
+    out = tmp_path / "preset"
+    finetune(
+        _sentences(4, "tr"),
+        _sentences(2, "dv"),
+        out,
+        model_config=ModelConfig(encoder=str(tiny_encoder_dir)),
+        config=FinetuneConfig(epochs=1, batch_size=4, eval_from_epoch=1),
+        preset="scierc-cpu",
+        show_progress=False,
     )
-    assert overridden.model.config.document_type_vote is False
-    assert overridden.model.config.entity_none_bias == 7.0
-    assert overridden.model.config.tag_outside_bias == -1.0
-    assert overridden.model.config.tag_decoder == "viterbi"
-    assert overridden.model.config.relation_none_bias == -2.0
+    assert json.loads((out / "config.json").read_text())["preset"] == "scierc-cpu"
+    assert json.loads((out / "best" / "decoding.json").read_text()) == {"document_type_vote": True}
+    assert "document_type_vote" not in json.loads((out / "best" / "config.json").read_text())["model"]
+    assert Predictor.from_checkpoint(out / "best", device="cpu").decoding.document_type_vote is True
+    off = Predictor.from_checkpoint(out / "best", device="cpu", document_type_vote=False)
+    assert off.decoding.document_type_vote is False
+
+
+def test_run_without_preset_gets_default_decoding(run_dir: Path) -> None:
+    assert json.loads((run_dir / "config.json").read_text())["preset"] is None
+    assert json.loads((run_dir / "best" / "decoding.json").read_text()) == {"document_type_vote": False}
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -282,58 +251,6 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_encoder_dir: Path, tmp_path
     assert [x["train_loss"] for x in la] == pytest.approx([x["train_loss"] for x in lb], rel=1e-5)
 
 
-def test_weight_average_is_an_exponential_moving_average() -> None:
-    assert weight_average(torch.nn.Linear(2, 2), 0.0) is None
-    with pytest.raises(ValueError, match="ema_decay"):
-        weight_average(torch.nn.Linear(2, 2), 1.0)
-    lin = torch.nn.Linear(2, 1, bias=False)
-    avg = weight_average(lin, 0.9)
-    history = []
-    for value in (1.0, 2.0, 4.0):  # the first update copies, later ones move 10% of the way
-        lin.weight.data.fill_(value)
-        avg.update_parameters(lin)
-        history.append(float(avg.module.weight[0, 0].detach()))
-    assert history == pytest.approx([1.0, 1.1, 1.39])
-
-
-def test_weight_average_run_selects_it_logs_raw_and_resumes(tiny_encoder_dir: Path, tmp_path: Path) -> None:
-    from safetensors.torch import load_file
-
-    from enpar.checkpoint import load_joint_model
-
-    cfg = FinetuneConfig(epochs=2, batch_size=4, lr=1e-3, eval_from_epoch=1, schedule_epochs=2, ema_decay=0.5)
-
-    def after_first_epoch(run: Path) -> None:
-        # epoch 1 (the first evaluation, so the best): best/ holds the averaged weights, not the raw ones
-        state = load_file(str(run / "state" / "trainer.safetensors"))
-        best = load_file(str(run / "best" / "model.safetensors"))
-        assert torch.equal(best["tagger.weight"], state["averaged.module.tagger.weight"])
-        assert not torch.equal(best["tagger.weight"], state["model.tagger.weight"])
-        assert load_joint_model(run / "best")[0].tagger.weight.equal(best["tagger.weight"])
-
-    la, lb = _straight_and_resumed(tiny_encoder_dir, tmp_path, cfg, after_first_epoch)
-    assert all("dev_raw" in x and "dev_raw_score" in x for x in la + lb)
-    assert [x["dev_score"] for x in la] == pytest.approx([x["dev_score"] for x in lb], abs=1e-6)
-    averages = []
-    for name in ("a", "b"):
-        state = load_file(str(tmp_path / name / "state" / "trainer.safetensors"))
-        prefix = "averaged.module."
-        averaged = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        raw = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
-        assert averaged.keys() == raw.keys() and int(state["averaged.n_averaged"]) == 4  # 2 steps x 2 epochs
-        assert not torch.equal(averaged["tagger.weight"], raw["tagger.weight"])
-        averages.append(averaged)
-    for key, value in averages[0].items():
-        assert torch.allclose(value, averages[1][key], atol=1e-5), key  # resume restored the average
-    # a state saved without an average cannot restore one
-    lin = torch.nn.Linear(2, 1)
-    opt = torch.optim.AdamW(lin.parameters())
-    save_trainer_state(tmp_path / "plain", model=lin, optimizer=opt)
-    with pytest.raises(ValueError, match="no weight average"):
-        load_trainer_state(tmp_path / "plain", model=lin, optimizer=opt, averaged=weight_average(lin, 0.5))
-
-
-@pytest.mark.distributed
 def test_torchrun_two_cpu_processes(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     import os
     import subprocess
@@ -377,22 +294,70 @@ def test_torchrun_two_cpu_processes(tiny_encoder_dir: Path, tmp_path: Path) -> N
     assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
 
 
-def test_document_context_run_logs_coverage_and_its_checkpoint_reads_context(
-    tiny_encoder_dir: Path, tmp_path: Path
-) -> None:
-    from enpar.predict import Predictor
+@pytest.fixture(scope="module")
+def pretrained(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random network saved as a pre-trained checkpoint (only its encoder.* weights are transferred)."""
+    from enpar.checkpoint import save_checkpoint
+    from enpar.encoding import load_tokenizer
+    from enpar.model import JointModel
 
-    out = tmp_path / "ctx"
+    cfg = ModelConfig(encoder=str(tiny_encoder_dir), entity_dim=64)
+    model = JointModel.build(cfg, Labels(("None", "T"), ("None",)))
+    out = tmp_path_factory.mktemp("pt") / "step-000001"
+    return save_checkpoint(
+        out, model, kind="pretrain", model_config=cfg, tokenizer=load_tokenizer(str(tiny_encoder_dir))
+    )
+
+
+def test_init_applies_run_options_and_refuses_architecture_changes(pretrained: Path, tmp_path: Path) -> None:
+    """--init takes the network from the checkpoint; --set dropout etc. apply on top (they used to be
+    dropped silently), and an architecture option that differs is refused by name."""
+    from enpar.finetune import _init_config
+
+    base = ModelConfig(entity_dim=64)
+    asked = ModelConfig(entity_dim=64, dropout=0.3, encoder_dropout=0.0)
+    assert _init_config(base, asked, {"dropout"}, "ckpt").dropout == 0.3
+    assert _init_config(base, asked, {"dropout"}, "ckpt").entity_dim == 64
+    with pytest.raises(ValueError, match="entity_dim=192 was asked for.*entity_dim=64"):
+        _init_config(base, ModelConfig(), {"entity_dim"}, "ckpt")
+    train, dev = _sentences(4, "tr"), _sentences(2, "dv")
+    cfg = FinetuneConfig(epochs=1, batch_size=4, eval_from_epoch=1)
     finetune(
-        _sentences(4, "tr") + [Sentence("alone", ("no", "document"))],
-        _sentences(2, "dv"),
-        out,
-        model_config=ModelConfig(encoder=str(tiny_encoder_dir), context_words=4),
-        config=FinetuneConfig(epochs=1, batch_size=4, eval_from_epoch=1),
+        train,
+        dev,
+        tmp_path / "a",
+        model_config=ModelConfig(dropout=0.25, cnn_group_columns=512),
+        config=cfg,
+        init=str(pretrained),
         show_progress=False,
     )
-    log = (out / "log.txt").read_text()
-    assert "train document context: 4 of 5 sentences" in log and "dev document context: 2 of 2" in log
-    predictor = Predictor.from_checkpoint(out / "best", device="cpu")
-    assert predictor.model.config.context_words == 4
-    assert all(ex.left or ex.right for ex in predictor.examples(_sentences(2, "x")))
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())["model"]
+    assert (saved["dropout"], saved["cnn_group_columns"], saved["entity_dim"]) == (0.25, 512, 64)
+    with pytest.raises(ValueError, match="context_dim"):
+        finetune(
+            train,
+            dev,
+            tmp_path / "b",
+            model_config=ModelConfig(context_dim=32),
+            config=cfg,
+            init=str(pretrained),
+            requested={"context_dim"},
+            show_progress=False,
+        )
+
+
+def test_cli_preset_and_flags(tmp_path: Path) -> None:
+    """--preset gives the settings, explicit flags and --set override it, removed options are named."""
+    from enpar.cli import build_parser
+    from enpar.commands.finetune import _overrides
+
+    parser = build_parser()
+    args = parser.parse_args(["finetune", "--out", "o", "--preset", "scierc-cpu", "--lr", "3e-4"])
+    model_kw, ft_kw = _overrides(args)
+    assert ft_kw == {"epochs": 30, "batch_size": 8, "lr": 3e-4} and model_kw == {}
+    args = parser.parse_args(["finetune", "--out", "o", "--preset", "nope"])
+    with pytest.raises(SystemExit, match="unknown preset 'nope'"):
+        _overrides(args)
+    args = parser.parse_args(["finetune", "--out", "o", "--set", "tag_decoder=viterbi"])
+    with pytest.raises(SystemExit, match="'tag_decoder' was not adopted"):
+        _overrides(args)

@@ -8,6 +8,7 @@ import pytest
 
 from enpar import metrics
 from enpar.breakdown import bucket_label, pair_distance, resolve_edges
+from enpar.report_text import format_report
 from enpar.schema import DataError, Entity, Relation, Sentence
 from enpar.significance import Resampler, approximate_randomization, prf, quantile
 
@@ -626,7 +627,7 @@ def test_report_options() -> None:
 
 def test_format_report() -> None:
     gold, pred = _many(1)
-    text = metrics.format_report(metrics.report(gold, pred, vs=gold, names=("mine", "gold"), n_bootstrap=30))
+    text = format_report(metrics.report(gold, pred, vs=gold, names=("mine", "gold"), n_bootstrap=30))
     for needle in (
         "== Overall",
         "== Per type: entity ==",
@@ -643,7 +644,7 @@ def test_format_report() -> None:
         assert needle in text, needle
     line = next(x for x in text.splitlines() if x.startswith("mine") and " relation " in x)
     assert line.split()[2:5] == ["33.3", "28.6", "30.8"]  # P 2/6, R 2/7, F1 4/13
-    single = metrics.format_report(metrics.report(gold, pred, n_bootstrap=0))
+    single = format_report(metrics.report(gold, pred, n_bootstrap=0))
     assert "Paired test" not in single and "not computed" in single
 
 

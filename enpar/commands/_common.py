@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from enpar.config import TAG_DECODERS, THRESHOLDS, parse_threshold
+from enpar.decoding import parse_on_off
 
 
 def parse_setting(item: str) -> tuple[str, Any]:
@@ -26,50 +26,23 @@ def parse_setting(item: str) -> tuple[str, Any]:
 def on_off(value: str) -> bool:
     """An on/off option's value (also true/false, yes/no, 1/0)."""
     try:
-        return bool(parse_threshold("document_type_vote", value))
+        return parse_on_off(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}") from None
 
 
-def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
-    """--entity-none-bias / --tag-outside-bias / --tag-decoder / --relation-none-bias /
-    --document-type-vote: override a checkpoint's decision settings."""
-    parser.add_argument(
-        "--entity-none-bias",
-        type=float,
-        default=None,
-        help="added to the None logit of entity typing (default: the checkpoint's, usually 0)",
-    )
-    parser.add_argument(
-        "--tag-outside-bias",
-        type=float,
-        default=None,
-        help="added to the span tagger's O logit; negative = more spans (default: the checkpoint's)",
-    )
-    parser.add_argument(
-        "--tag-decoder",
-        choices=TAG_DECODERS,
-        default=None,
-        help="tags -> spans: lenient (argmax tags, chunked) or viterbi (best valid BIEOU sequence); "
-        "default: the checkpoint's",
-    )
-    parser.add_argument(
-        "--relation-none-bias",
-        type=float,
-        default=None,
-        help="added to the None logit of relation typing; negative = more relations "
-        "(default: the checkpoint's)",
-    )
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """--document-type-vote: override the checkpoint's decoding (its decoding.json, enpar.decoding)."""
     parser.add_argument(
         "--document-type-vote",
         type=on_off,
         default=None,
         metavar="{on,off}",
         help="on: mentions with the same words in one document get one type, their mean type "
-        "distribution's argmax (default: the checkpoint's, usually off)",
+        "distribution's argmax (default: the checkpoint's decoding.json; off without one)",
     )
 
 
-def threshold_overrides(args: argparse.Namespace) -> dict[str, float | str | bool | None]:
-    """The Predictor.from_checkpoint keywords of add_threshold_arguments."""
-    return {name: getattr(args, name) for name in THRESHOLDS}  # each option's dest is the field's name
+def decoding_overrides(args: argparse.Namespace) -> dict[str, bool | None]:
+    """The Predictor.from_checkpoints keywords of add_decoding_arguments."""
+    return {"document_type_vote": args.document_type_vote}

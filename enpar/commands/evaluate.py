@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from enpar.commands._common import add_threshold_arguments, threshold_overrides
-from enpar.config import THRESHOLDS
+from enpar.commands._common import add_decoding_arguments, decoding_overrides
 
 HELP = (
     "Predict a dataset with a fine-tuned checkpoint (or an ensemble of several) and score it "
@@ -26,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="CKPT",
         help="fine-tuned checkpoint folder (e.g. RUN/best); several: an ensemble, their probabilities "
-        "averaged at each stage, decoded with the first one's settings",
+        "averaged at each stage, decoded as the first one's decoding.json says",
     )
     parser.add_argument(
         "data", type=Path, metavar="DATA", help="gold data file (any format enpar.readers reads)"
@@ -35,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="auto", help="DATA format (default: detected)")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
-    add_threshold_arguments(parser)
+    add_decoding_arguments(parser)
     parser.add_argument(
         "--symmetric",
         choices=("directed", "unordered", "doubled"),
@@ -59,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from enpar.datasets import symmetric_labels_for
-    from enpar.metrics import format_report, report
+    from enpar.metrics import report
     from enpar.predict import Predictor
     from enpar.readers import read_dataset
+    from enpar.report_text import format_report
     from enpar.schema import write_jsonl
 
     out: Path = args.out
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoints,
         device=args.device,
         batch_size=args.batch_size,
-        **threshold_overrides(args),
+        **decoding_overrides(args),
     )
     bar = (
         None
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             **({"checkpoint": str(args.checkpoints[0].resolve())} if len(args.checkpoints) == 1 else {}),
             "checkpoints": [str(c.resolve()) for c in args.checkpoints],
             "data": str(Path(args.data).resolve()),
-            **{name: getattr(predictor.model.config, name) for name in THRESHOLDS},
+            **predictor.decoding.to_dict(),  # how it was decoded (decoding.json + overrides)
         }
     )
     _write_json(out / "metrics.json", rep)

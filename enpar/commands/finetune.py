@@ -1,4 +1,7 @@
-"""`enpar finetune --train --dev --out [--encoder] [--init] [--epochs] [--seed] ... [--resume]`."""
+"""`enpar finetune --train --dev --out [--preset] [--encoder] [--init] [--epochs] [--seed] ... [--resume]`.
+
+Settings, lowest to highest: the paper's defaults (enpar.config), the --preset (enpar.presets), the
+explicit flags and --set."""
 
 from __future__ import annotations
 
@@ -15,6 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dev", type=Path, help="development data (model selection)")
     parser.add_argument(
         "--out", type=Path, required=True, help="run folder (created; must be new unless --resume)"
+    )
+    parser.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="a named setting (enpar.presets: scierc-cpu, paper); flags and --set override it; its "
+        "prediction-time decoding goes to best/decoding.json",
     )
     parser.add_argument(
         "--encoder", default=None, help="'minilm' (default), a local encoder folder or a hub name"
@@ -48,10 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(ModelConfig, FinetuneConfig) keywords: the preset's, then the flags and --set on top."""
     from dataclasses import fields
 
     from enpar.commands._common import parse_setting
-    from enpar.config import FinetuneConfig, ModelConfig
+    from enpar.config import REMOVED_IN, REMOVED_OPTIONS, FinetuneConfig, ModelConfig
+    from enpar.presets import get_preset
 
     model_keys = {f.name for f in fields(ModelConfig)}
     ft_keys = {f.name for f in fields(FinetuneConfig)}
@@ -63,6 +75,11 @@ def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]
             model_kw[key] = value
         elif key in ft_keys:
             ft_kw[key] = value
+        elif any(key in removed for removed in REMOVED_OPTIONS.values()):
+            raise SystemExit(
+                f"--set: option {key!r} was not adopted on dev and has been removed "
+                f"(commit {REMOVED_IN} still has it; docs/experiments.md)"
+            )
         else:
             raise SystemExit(f"--set: unknown setting {key!r}; known: {sorted(model_keys | ft_keys)}")
     if args.encoder is not None:
@@ -70,6 +87,13 @@ def _overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]
     for name in ("epochs", "seed", "batch_size", "lr", "patience"):
         if getattr(args, name) is not None:
             ft_kw[name] = getattr(args, name)
+    if args.preset is not None and not args.resume:  # a resumed run keeps its own settings
+        try:
+            preset = get_preset(args.preset)
+        except ValueError as exc:
+            raise SystemExit(f"--preset: {exc}") from None
+        model_kw = {**preset.model, **model_kw}
+        ft_kw = {"epochs": preset.epochs, **preset.finetune, **ft_kw}
     return model_kw, ft_kw
 
 
@@ -111,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
             init=args.init,
             init_mode=args.init_mode,
             resume=args.resume,
+            preset=args.preset,
+            requested=set(model_kw),
             device=args.device,
             show_progress=not args.no_progress,
             data_paths={"train": str(Path(train_path).resolve()), "dev": str(Path(dev_path).resolve())},

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from enpar.commands._common import add_threshold_arguments, threshold_overrides
+from enpar.commands._common import add_decoding_arguments, decoding_overrides
 
 HELP = "Extract entities and relations from raw text (spaCy sentence split) with a fine-tuned checkpoint."
 
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write JSON lines here instead of stdout")
     parser.add_argument("--batch-size", type=int, default=32, help="sentences per forward pass")
     parser.add_argument("--device", default=None, help="cpu, cuda (default: GPU when available)")
-    add_threshold_arguments(parser)
+    add_decoding_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         [args.checkpoint, *args.also],
         device=args.device,
         batch_size=args.batch_size,
-        **threshold_overrides(args),
+        **decoding_overrides(args),
     )
     sentences = predictor.predict(text)
     if args.out:

@@ -107,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from enpar.datasets import symmetric_labels_for
-    from enpar.metrics import format_report, report
+    from enpar.metrics import report
     from enpar.readers import read_dataset
+    from enpar.report_text import format_report
     from enpar.schema import DataError
 
     try:
