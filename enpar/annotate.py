@@ -1,13 +1,17 @@
 """Raw text -> entity-annotated canonical JSON lines with spaCy NER (the ENPAR pre-training corpus, spec 1.2).
 
-Streaming: lines are read lazily, go through `nlp.pipe` in batches and are written as soon as they come
-out, so memory stays flat on a corpus of any size. Sentences are filtered as in the paper: at least
-`min_entities` entities (paper 3, authors' code 2) and at most `max_wordpieces` word pieces, [CLS] and
-[SEP] included, under the pre-training encoder's tokenizer.
+Input: plain UTF-8 text or gzip-compressed text (`.gz`, e.g. the abstracts shards, one abstract per
+line), read line by line without unpacking to disk. Streaming: lines are read lazily, go through
+`nlp.pipe` in batches and are written as soon as they come out, so memory stays flat on a corpus of any
+size. Sentences are filtered as in the paper: at least `min_entities` entities (paper 3, authors' code 2)
+and at most `max_wordpieces` word pieces, [CLS] and [SEP] included, under the pre-training encoder's
+tokenizer.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import re
 import time
@@ -38,6 +42,7 @@ class AnnotateConfig:
     batch_size: int = 256
     n_process: int = 1
     shard: tuple[int, int] = (0, 1)  # (index, count), 0-based: line k goes to shard k % count
+    max_lines: int = 0  # read at most this many input lines (all shards together); 0 = all
 
 
 @dataclass
@@ -118,11 +123,11 @@ def iter_texts(
     if input_format == "dataset":
         yield from _iter_dataset(path, shard)
         return
-    doc_id = path.stem
-    nbytes = 0  # since the last yielded line, so other shards' lines move the bar too
-    with path.open(encoding="utf-8", errors="replace") as fh:
+    doc_id = Path(path.name.removesuffix(".gz")).stem
+    fh, position = _open_text(path)
+    last = 0  # file position at the last yielded line, so other shards' lines move the bar too
+    with fh:
         for lineno, raw in enumerate(fh, start=1):
-            nbytes += len(raw) if raw.isascii() else len(raw.encode("utf-8"))
             if input_format == "wikitext":
                 head = raw.strip()
                 if head.startswith("= ") and head.endswith(" =") and not head.startswith("= ="):
@@ -131,8 +136,20 @@ def iter_texts(
             if (lineno - 1) % count != index:
                 continue
             text = clean_wikitext(raw) if input_format == "wikitext" else raw.strip()
-            yield text, (doc_id, lineno, nbytes, "")
-            nbytes = 0
+            now = position()
+            yield text, (doc_id, lineno, now - last, "")
+            last = now
+
+
+def _open_text(path: Path) -> tuple[io.TextIOWrapper, Callable[[], int]]:
+    """A text reader over a plain or gzip file, and the (compressed) byte position read so far."""
+    raw = path.open("rb")
+    try:
+        binary = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
+        return io.TextIOWrapper(binary, encoding="utf-8", errors="replace"), raw.tell  # type: ignore[arg-type]
+    except Exception:
+        raw.close()
+        raise
 
 
 def _iter_dataset(path: Path, shard: tuple[int, int]) -> Iterator[tuple[list[str], Context]]:
@@ -231,6 +248,16 @@ def _count_lines(
         yield text, ctx
 
 
+def _first_lines(
+    texts: Iterable[tuple[str | list[str], Context]], n: int
+) -> Iterator[tuple[str | list[str], Context]]:
+    """The texts of the first n input lines (line numbers count every shard's lines)."""
+    for text, ctx in texts:
+        if ctx[1] > n:
+            return
+        yield text, ctx
+
+
 def annotate_file(
     in_path: str | Path,
     out_path: str | Path,
@@ -264,6 +291,8 @@ def annotate_file(
     try:
         with tmp.open("w", encoding="utf-8") as fh:
             texts = iter_texts(in_path, config.input_format, config.shard)
+            if config.max_lines:
+                texts = _first_lines(texts, config.max_lines)
             for sent in annotate_texts(
                 texts, nlp, config, summary, tokenizer=tokenizer, progress=bar.update if bar else None
             ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,23 @@ def test_annotate_dataset_text_keeps_tokens_and_ids(tmp_path: Path, ruler_pipeli
         (5, 6, "DATE"),
     ]
     assert summary.sentences_read == 2 and summary.kept == 1
+
+
+def test_gzip_shard_streams_like_plain_text(tmp_path: Path, ruler_pipeline: Path) -> None:
+    import gzip
+
+    plain = _write(tmp_path / "abstracts.txt", LINES)
+    packed = tmp_path / "abstracts-00-of-08.txt.gz"
+    with gzip.open(packed, "wt", encoding="utf-8") as fh:
+        fh.write(plain.read_text(encoding="utf-8"))
+    config = AnnotateConfig(spacy_model=str(ruler_pipeline), min_entities=3, batch_size=2)
+    a = annotate_file(plain, tmp_path / "a.jsonl", config, show_progress=False)
+    b = annotate_file(packed, tmp_path / "b.jsonl", config, show_progress=False)
+    assert (a.kept, a.words_read) == (b.kept, b.words_read) and b.kept == 2
+    assert [s.tokens for s in read_jsonl(tmp_path / "b.jsonl")] == [
+        s.tokens for s in read_jsonl(tmp_path / "a.jsonl")
+    ]
+    assert read_jsonl(tmp_path / "b.jsonl")[0].id == "abstracts-00-of-08-1"
+    assert sum(ctx[2] for _, ctx in iter_texts(packed)) == packed.stat().st_size  # the bar reaches 100%
+    first = annotate_file(packed, tmp_path / "c.jsonl", replace(config, max_lines=2), show_progress=False)
+    assert first.lines_read == 2 and first.kept == 1

@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from enpar.annotate import INPUT_FORMATS, AnnotateConfig
 
     defaults = AnnotateConfig()
-    parser.add_argument("input", help="raw UTF-8 text file")
+    parser.add_argument("input", help="raw UTF-8 text file, plain or gzip-compressed (.gz, read streaming)")
     parser.add_argument("output", help="canonical JSON-lines file to write (plus OUTPUT.summary.json)")
     parser.add_argument(
         "--spacy-model",
@@ -61,6 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="I/N",
         help="process only input lines k with k %% N == I (0-based), to split a corpus over machines",
     )
+    parser.add_argument(
+        "--max-lines",
+        type=int,
+        default=0,
+        metavar="N",
+        help="read only the first N input lines (all shards together), e.g. to measure the rate",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         n_process=args.n_process,
         shard=shard,
+        max_lines=args.max_lines,
     )
     # a missing spaCy model (SpacyModelError) or input file: one line and exit 2, from enpar.cli
     summary = annotate_file(args.input, args.output, config, show_progress=not args.no_progress)
