@@ -9,21 +9,20 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import studio_helpers as helpers
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from app import examples, loading, render, reporting, runs
+from app import analysis, examples, loading, render, reporting, runs
 from enpar.schema import Entity, Relation, Sentence, sentence_from_json
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY = str(ROOT / "streamlit_app.py")
 XSS = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>")
 TIMEOUT = 120  # the first run of a page loads models (seconds)
+A_NAME, B_NAME = "bert-baseline/best (BERT baseline)", "enpar/best (ENPAR)"  # the test checkpoints' labels
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -45,24 +44,6 @@ def env(monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path]) -> dict[str, P
     monkeypatch.setenv("ENPAR_RUNS", str(studio["runs"]))
     monkeypatch.setenv("ENPAR_DATA", str(studio["data"]))
     return studio
-
-
-@pytest.fixture
-def server_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run every AppTest rerun through the entrypoint, as a long-running server does.
-
-    AppTest resets Streamlit's "legacy pages/ folder" flag before each run, so from the second run on it
-    executes the page file alone; a server clears the flag for good at the first st.navigation call.
-    test_page_runs_alone_still_gets_the_frame covers the legacy path itself.
-    """
-    original = PagesManager.__init__
-
-    def init(self: PagesManager, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-    yield
 
 
 def app(**state: object) -> AppTest:
@@ -160,16 +141,6 @@ def test_strict_vs_boundaries_and_symmetric_matching() -> None:
     loose = render.build_view(pred, gold=gold, strict=False, symmetric_labels=frozenset({"COMPARE"}))
     assert [i.status for i in strict.relations] == ["spurious", "missed"]
     assert [i.status for i in loose.relations] == ["correct"]
-
-
-def test_long_unicode_paste_is_cut_into_bounded_chunks() -> None:
-    unit = "Zoë met 李雷 in Zürich 🙂 and they compared BERT with ENPAR. "
-    text = unit * (50_000 // len(unit) + 1) + "\n\n" + "x" * 5000  # plus one 5,000-character 'word'
-    chunks = loading.split_text(text)
-    assert len(text) > 50_000 and len(chunks) > 20
-    assert all(0 < len(c) <= loading.CHUNK_CHARS for c in chunks)
-    assert "".join("".join(c.split()) for c in chunks) == "".join(text.split())  # nothing lost
-    assert loading.split_text(" \n\t\n") == []
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -309,7 +280,7 @@ def test_report_tables_and_charts() -> None:
         assert len(fig.data) == 2 and df["support"].sum() > 0
     tax = reporting.taxonomy_frame(rep)
     assert (
-        tax.query("system == 'B' and side == 'gold relations' and category == 'missed_found'")["count"].item()
+        tax.query("system == 'B' and side == 'gold relations' and category == 'Missed: both entities found'")["count"].item()
         == 1
     )
 
@@ -325,26 +296,33 @@ def test_checkpoints_are_found_with_their_roles(studio: dict[str, Path], tmp_pat
 # ---------------------------------------------------------------------------------------------------------
 # Pages (AppTest)
 
-PAGES = ("pages/compare.py", "pages/breakdown.py", "pages/examples.py", "pages/runs.py")
+PAGES = ("app/pages/compare.py", "app/pages/breakdown.py", "app/pages/examples.py", "app/pages/runs.py")
 
 
-def test_without_checkpoints_every_page_says_how_to_make_one(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server_mode: None
+def test_without_checkpoints_or_data_every_page_says_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("ENPAR_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("ENPAR_DATA", str(tmp_path / "no-data"))
     at = app()
-    for page in PAGES:
-        if page != PAGES[0]:
-            at.switch_page(page).run()
+    no_exception(at)
+    assert "No checkpoint found" in texts(at.warning)  # Compare: nothing can predict, here is how to make one
+    code = texts(at.code)
+    assert (
+        "enpar finetune --train" in code and "--preset scierc-cpu" in code and str(tmp_path / "runs") in code
+    )
+    for page in PAGES[1:3]:  # Breakdown, Examples: the built-in comparison, which needs the shared gold
+        at.switch_page(page).run()
         no_exception(at)
-        if page in ("pages/compare.py", "pages/breakdown.py", "pages/examples.py"):
-            assert "No checkpoint found" in texts(at.warning)
-            assert "enpar finetune --train" in texts(at.code) and str(tmp_path / "runs") in texts(at.code)
+        assert at.session_state["bd_source"] == "Built-in"
+        assert "needs the gold split **scierc/test**" in texts(at.warning) and "ENPAR_DATA" in texts(
+            at.warning
+        )
+    at.switch_page(PAGES[3]).run()
     assert "No evaluation run yet" in texts(at.info)
 
 
-def test_compare_shows_both_systems_and_escapes_pasted_html(env: dict[str, Path], server_mode: None) -> None:
+def test_compare_shows_both_systems_and_escapes_pasted_html(env: dict[str, Path]) -> None:
     at = app()
     no_exception(at)
     assert at.selectbox(key="sb_ckpt_a").value.endswith("bert-baseline/best")  # defaults: A = baseline
@@ -365,10 +343,10 @@ def test_compare_shows_both_systems_and_escapes_pasted_html(env: dict[str, Path]
 
     at.segmented_control(key="cmp_paste_view").set_value("Table").run()
     table = at.dataframe[0].value
-    assert set(table["system"]) == {"A", "B"} and {"entity"} <= set(table["kind"])
+    assert set(table["system"]) == {f"A: {A_NAME}", f"B: {B_NAME}"} and {"entity"} <= set(table["kind"])
 
 
-def test_compare_long_paste_runs_in_batches(env: dict[str, Path], server_mode: None) -> None:
+def test_compare_long_paste_runs_in_batches(env: dict[str, Path]) -> None:
     text = "The parser helps translation and the model is compared with SpERT . " * 700
     assert len(text) > 45_000
     at = app(cmp_text=text)
@@ -379,7 +357,7 @@ def test_compare_long_paste_runs_in_batches(env: dict[str, Path], server_mode: N
     assert html_of(at).count("enpar-row") == 10
 
 
-def test_compare_dataset_sentence_brings_gold(env: dict[str, Path], server_mode: None) -> None:
+def test_compare_dataset_sentence_brings_gold(env: dict[str, Path]) -> None:
     at = app(cmp_source="Dataset sentence", cmp_index=1)
     no_exception(at)
     out = html_of(at)
@@ -388,7 +366,7 @@ def test_compare_dataset_sentence_brings_gold(env: dict[str, Path], server_mode:
 
 
 def test_broken_checkpoint_shows_the_error_not_a_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path]
 ) -> None:
     import shutil
 
@@ -404,7 +382,7 @@ def test_broken_checkpoint_shows_the_error_not_a_traceback(
 
 
 def test_dataset_errors_name_file_line_and_field(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path]
 ) -> None:
     data = tmp_path / "data" / "broken"
     data.mkdir(parents=True)
@@ -419,19 +397,21 @@ def test_dataset_errors_name_file_line_and_field(
     assert "test.json" in errors and "line 2" in errors and "entities[0]" in errors
 
 
-def test_page_runs_alone_still_gets_the_frame(env: dict[str, Path]) -> None:
-    """Without server_mode, AppTest's second run executes the page file alone (Streamlit's legacy
-    pages/ mode); the page then draws the sidebar itself, with the same state."""
+def test_pages_live_outside_streamlits_pages_folder_and_keep_the_frame(env: dict[str, Path]) -> None:
+    """No `pages/` beside the entrypoint (no legacy multipage mode, nothing patched): every rerun goes
+    through streamlit_app.py, so the sidebar and its state are there on every page."""
+    assert not list((ROOT / "pages").glob("*.py"))  # Streamlit would run such files on its own
+    assert "PagesManager" not in (ROOT / "app" / "ui.py").read_text()
     at = app()
     at.selectbox(key="sb_ckpt_a").set_value(at.selectbox(key="sb_ckpt_b").value).run()
-    at.run()
-    no_exception(at)
-    assert at.selectbox(key="sb_ckpt_a").value.endswith("enpar/best")
-    assert at.button(key="sb_eval_start")
+    for page in PAGES:
+        at.switch_page(page).run()
+        no_exception(at)
+        assert at.selectbox(key="sb_ckpt_a").value.endswith("enpar/best") and at.button(key="sb_eval_start")
 
 
 def test_evaluation_runs_from_the_sidebar_then_breakdown_examples_and_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path]
 ) -> None:
     import shutil
 
@@ -441,16 +421,16 @@ def test_evaluation_runs_from_the_sidebar_then_breakdown_examples_and_runs(
     monkeypatch.setenv("ENPAR_DATA", str(studio["data"]))
 
     calls: list[dict[str, object]] = []
-    compute = loading.compute_report
+    compute = analysis.report
 
     def spy(*args: object, **kwargs: object) -> dict[str, object]:
         calls.append(kwargs)
         return compute(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(loading, "compute_report", spy)
+    monkeypatch.setattr(analysis, "report", spy)
 
     at = app()
-    at.switch_page("pages/breakdown.py").run()
+    at.switch_page("app/pages/breakdown.py").run()
     assert "No finished evaluation" in texts(at.info)
     at.button(key="sb_eval_start").click().run()  # sidebar: evaluate A and B on scierc/test
     no_exception(at)
@@ -461,7 +441,7 @@ def test_evaluation_runs_from_the_sidebar_then_breakdown_examples_and_runs(
     finished = [wait(store, i, timeout=180) for i in started]
     assert [r.status for r in finished] == ["done", "done"], [r.error for r in finished]
 
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app/pages/runs.py").run()
     no_exception(at)
     table = at.dataframe[0].value
     assert list(table["status"]) == ["done", "done"] and "Relation (exactly) F1" in table
@@ -472,11 +452,13 @@ def test_evaluation_runs_from_the_sidebar_then_breakdown_examples_and_runs(
     assert len(at.get("plotly_chart")) == 5
 
     # AppTest keeps requesting the page last given to at.switch_page, so name the one the app switched to
-    at.switch_page("pages/breakdown.py")
-    at.segmented_control(key="bd_source").set_value("A vs B").run()
+    at.switch_page("app/pages/breakdown.py")
+    at.segmented_control(key="bd_source").set_value("Checkpoints").run()
     no_exception(at)
     overall = at.dataframe[0].value
-    assert {"A F1", "B F1"} <= set(overall) and len(overall) == 6
+    assert {f"{A_NAME} F1", f"{B_NAME} F1", f"{A_NAME} TP", f"{B_NAME} FN"} <= set(overall) and len(
+        overall
+    ) == 6
     paired = at.dataframe[1].value
     assert "p-value" in paired and len(paired) == 3
     before = at.dataframe[3].value.copy()  # per relation type, strict
@@ -487,15 +469,15 @@ def test_evaluation_runs_from_the_sidebar_then_breakdown_examples_and_runs(
     assert calls[-1] == {"symmetric": "unordered", "convention": "relation", "n_bootstrap": 1000}
     assert at.dataframe[3].value.shape[0] >= 1 and before.shape[0] >= 1
 
-    at.switch_page("pages/examples.py").run()
+    at.switch_page("app/pages/examples.py").run()
     no_exception(at)
-    assert "disagreements" in at.caption[0].value
+    assert "disagreements, in" in texts(at.caption)
     at.selectbox(key="ex_category").set_value("B right, A wrong").run()
     no_exception(at)
 
 
 def test_runs_page_shows_progress_cancel_and_failures(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path]
 ) -> None:
     runs_dir = tmp_path / "runs"
     monkeypatch.setenv("ENPAR_RUNS", str(runs_dir))
@@ -509,7 +491,7 @@ def test_runs_page_shows_progress_cancel_and_failures(
         time.sleep(0.1)
 
     at = app()
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app/pages/runs.py").run()
     no_exception(at)
     assert any("slow on x/dev: predict" in p.proto.text for p in at.get("progress"))
     at.selectbox(key="runs_pick").set_value(bad.id).run()
@@ -521,7 +503,7 @@ def test_runs_page_shows_progress_cancel_and_failures(
 
 
 def test_breakdown_also_reads_enpar_evaluate_folders(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path], server_mode: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studio: dict[str, Path]
 ) -> None:
     """Evaluations made on the command line (e.g. by `make demo`) count as finished runs."""
     import shutil
@@ -544,9 +526,9 @@ def test_breakdown_also_reads_enpar_evaluate_folders(
     monkeypatch.setenv("ENPAR_DATA", str(studio["data"]))
 
     at = app()
-    at.switch_page("pages/breakdown.py").run()
+    at.switch_page("app/pages/breakdown.py").run()
     no_exception(at)
     overall = at.dataframe[0].value.set_index(["convention", "average"])
-    assert overall.loc[("Relation (exactly)", "micro"), "A F1"] == 100.0
-    assert overall.loc[("Relation (exactly)", "micro"), "B F1"] == 0.0
-    assert "bert-baseline/test" in texts(at.markdown)
+    assert overall.loc[("Relation (exactly)", "micro"), f"{A_NAME} F1"] == 100.0
+    assert overall.loc[("Relation (exactly)", "micro"), f"{B_NAME} F1"] == 0.0
+    assert "bert-baseline/test" in texts(at.caption) + texts(at.info)
