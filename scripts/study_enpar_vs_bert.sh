@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The pre-registered ENPAR-vs-BERT study (docs/experiments.md): fine-tuning arms, seeds, results, report.
+#
+#   ENPAR_INIT=runs/pretrain-enpar/step-000300 MLM_INIT=runs/pretrain-mlm/step-000300 \
+#       scripts/study_enpar_vs_bert.sh lowres   # 10% of train: BERT / MLM-adapted / ENPAR x seeds 7001-7010
+#   ENPAR_INIT=... scripts/study_enpar_vs_bert.sh full      # all of train: BERT / ENPAR x seeds 7001-7005
+#   scripts/study_enpar_vs_bert.sh report                   # paired intervals + Figure 7-9 breakdowns
+#   ARMS="bert" scripts/study_enpar_vs_bert.sh lowres       # one arm (e.g. before pre-training ends)
+#
+# Every arm uses the same fine-tuning preset (PRESET, default scierc-cpu) and the same seeds; the arms
+# differ only in the initial weights: bert = the encoder as released, mlm = `enpar pretrain --objectives
+# mlm` on the same abstracts and budget as ENPAR, enpar = the ENPAR checkpoint (which pre-training step is
+# chosen on dev only; see docs/experiments.md). The low-resource train set is splits/scierc-train-10pct.txt
+# (35 of 350 documents) written by scripts/subset_docs.py; dev and test are unchanged.
+#
+# Runs go in two lanes side by side, one torch thread each (ENPAR_THREADS=1), jobs dealt alternately.
+# Resumable: a finished run is kept, an interrupted one resumes, so re-run the same command after a stop.
+# Output: runs/study-SETTING-ARM-seedS/ (weights, not committed) and results/study-SETTING/ARM/seedS/
+# (config, log, dev metrics, summary, test_metrics.json, predictions.jsonl), as finetune_scierc.sh does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PY:-.venv/bin/python}
+ENPAR="$PY -m enpar.cli"
+DATA=${ENPAR_DATA:-../shared/data}/scierc
+PRESET=${PRESET:-scierc-cpu}
+ENCODER=${ENCODER:-minilm}
+LANES=${LANES:-2}
+SETTING=${1:?usage: study_enpar_vs_bert.sh lowres|full|report}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false ENPAR_THREADS=1
+
+if [[ "$SETTING" == "report" ]]; then
+    exec "$PY" scripts/study_report.py --lowres results/study-lowres --full results/study-full \
+        --out results/study-report
+fi
+case "$SETTING" in
+    lowres)
+        ARMS=${ARMS:-bert mlm enpar}
+        SEEDS=${SEEDS:-$(seq 7001 7010)}
+        TRAIN=runs/scierc-train-10pct.json
+        [[ -f "$TRAIN" ]] || "$PY" scripts/subset_docs.py splits/scierc-train-10pct.txt --out "$TRAIN" ;;
+    full)
+        ARMS=${ARMS:-bert enpar}
+        SEEDS=${SEEDS:-$(seq 7001 7005)}
+        TRAIN=$DATA/train.json ;;
+    *) echo "unknown setting $SETTING (lowres|full|report)" >&2; exit 2 ;;
+esac
+
+init_of() {  # the --init arguments of an arm
+    case "$1" in
+        bert) echo "--encoder $ENCODER" ;;
+        mlm) echo "--init ${MLM_INIT:?set MLM_INIT to the MLM checkpoint}" ;;
+        enpar) echo "--init ${ENPAR_INIT:?set ENPAR_INIT to the ENPAR checkpoint}" ;;
+        *) echo "unknown arm $1" >&2; exit 2 ;;
+    esac
+}
+
+one_run() {  # ARM SEED: fine-tune (or resume), evaluate on test, copy the results
+    local arm=$1 seed=$2 run=runs/study-$SETTING-$1-seed$2 res=results/study-$SETTING/$1/seed$2
+    if [[ -f "$run/summary.json" ]]; then
+        :
+    elif [[ -d "$run/state" ]]; then
+        $ENPAR finetune --out "$run" --resume
+    else
+        # shellcheck disable=SC2046
+        $ENPAR finetune --train "$TRAIN" --dev "$DATA/dev.json" --out "$run" --preset "$PRESET" \
+            --seed "$seed" $(init_of "$arm") --no-progress
+    fi
+    [[ -f "$run/test/metrics.json" ]] || $ENPAR evaluate "$run/best" "$DATA/test.json" --out "$run/test" \
+        --no-progress >/dev/null
+    mkdir -p "$res"
+    cp "$run/config.json" "$run/log.txt" "$run/dev_metrics.jsonl" "$run/summary.json" "$res/"
+    cp "$run/test/metrics.json" "$res/test_metrics.json"
+    cp "$run/test/predictions.jsonl" "$res/predictions.jsonl"
+    echo "== $SETTING $arm seed $seed done"
+}
+
+jobs_list=()
+for seed in $SEEDS; do for arm in $ARMS; do jobs_list+=("$arm $seed"); done; done
+for arm in $ARMS; do init_of "$arm" >/dev/null; done  # fail now, not hours later, on a missing INIT
+mkdir -p runs
+for ((lane = 0; lane < LANES; lane++)); do
+    (
+        for ((j = lane; j < ${#jobs_list[@]}; j += LANES)); do
+            # shellcheck disable=SC2086
+            one_run ${jobs_list[$j]}
+        done
+    ) > "runs/study-$SETTING-lane$lane.log" 2>&1 &
+done
+wait
+echo "all $SETTING runs done; results in results/study-$SETTING/ (scripts/study_enpar_vs_bert.sh report)"
