@@ -74,33 +74,26 @@ def test_round_trip_gives_identical_predictions(saved: tuple[Path, JointModel]) 
         assert k == k2 and torch.equal(v, v2)
 
 
-def test_round_trip_keeps_the_optional_entity_settings(tiny_encoder_dir: Path, tmp_path: Path) -> None:
-    labels = build_labels(SENTS)
-    cfg = ModelConfig(
-        encoder=str(tiny_encoder_dir),
-        span_candidates=3,
-        entity_boundary=True,
-        relation_type_prior=True,
-        tag_loss="crf",
-        tag_decoder="viterbi",
-    )
-    torch.manual_seed(0)
-    model = JointModel.build(cfg, labels).eval()
-    assert model.crf is not None
-    with torch.no_grad():
-        for param in model.crf.parameters():
-            param.normal_()  # learned CRF scores must come back too
-    tok = load_tokenizer(str(tiny_encoder_dir))
-    save_checkpoint(tmp_path / "best", model, kind="finetune", model_config=cfg, tokenizer=tok, labels=labels)
-    loaded, ckpt = load_joint_model(tmp_path / "best")
-    assert ckpt.model_config == cfg
-    batch = collate(make_examples(SENTS, tok), Specials.of(tok, 128), with_gold=False)
-    with torch.no_grad():
-        before, after = model(batch), loaded(batch)
-    assert torch.equal(before.spans, after.spans) and before.spans.shape[0] >= 6 * 3  # enumerated spans
-    torch.testing.assert_close(after.entity_logits, before.entity_logits, rtol=0, atol=0)
-    torch.testing.assert_close(after.relation_logits, before.relation_logits, rtol=0, atol=0)
-    assert loaded.crf is not None and torch.equal(loaded.crf.transitions, model.crf.transitions)
+def test_old_configs_load_while_removed_options_hold_their_paper_value(
+    saved: tuple[Path, JointModel], tmp_path: Path
+) -> None:
+    """A checkpoint written before the options that lost on dev left the code still loads where they
+    were off (and its document type vote becomes its decoding); another value is refused by name."""
+    from enpar.decoding import read_decoding
+
+    old = _broken(saved[0], tmp_path)
+    config = json.loads((old / "config.json").read_text())
+    removed = {"span_candidates": 0, "tag_decoder": "lenient", "context_words": 0, "document_type_vote": True}
+    config["model"].update(removed)
+    (old / "config.json").write_text(json.dumps(config))
+    model, ckpt = load_joint_model(old)
+    assert ckpt.model_config == saved[1].config
+    assert read_decoding(old).document_type_vote is True
+    config["model"]["tag_decoder"] = "viterbi"
+    (old / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="'tag_decoder' = 'viterbi' was not adopted") as info:
+        load_joint_model(old)
+    assert str(old / "config.json") in str(info.value)
 
 
 def _broken(saved_path: Path, tmp_path: Path) -> Path:

@@ -14,11 +14,13 @@ from enpar.checkpoint import CheckpointError, save_checkpoint
 from enpar.cli import main
 from enpar.config import Labels, ModelConfig
 from enpar.data import Specials, build_labels, collate, make_examples
+from enpar.decoding import DEFAULT_DECODING, Decoding, write_decoding
 from enpar.encoding import load_tokenizer
-from enpar.ensemble import Ensemble, mean_log_probs
+from enpar.ensemble import Ensemble, load_extractor, mean_log_probs
 from enpar.model import JointModel
 from enpar.predict import Predictor, run_inference
 from enpar.schema import read_jsonl, write_jsonl
+from enpar.tagging import TAG_INDEX
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -28,18 +30,26 @@ GOLD = [used_for_sentence(i, doc_id="d") for i in range(6)]
 def _model(encoder: Path, seed: int, **cfg: object) -> JointModel:
     """A tiny model whose biases make entities and pairs appear; the seed varies everything else."""
     torch.manual_seed(seed)
-    model = JointModel.build(ModelConfig(encoder=str(encoder), span_candidates=1, **cfg), build_labels(GOLD))
+    model = JointModel.build(ModelConfig(encoder=str(encoder), **cfg), build_labels(GOLD))
     with torch.no_grad():
+        for head in (model.tagger, model.entity_head, model.relation_head):
+            head.weight.mul_(20.0)  # scores that differ from seed to seed (members disagree)
+        model.tagger.bias[TAG_INDEX["U"]] += 1.0  # many one-word spans
         model.entity_head.bias.copy_(torch.tensor([0.0, 2.0, 0.0]))
         model.relation_head.bias[0] = -2.0
     return model.eval()
 
 
-def _predict(model: torch.nn.Module, encoder: Path) -> list:
+def _predict(model: torch.nn.Module, encoder: Path, decoding: Decoding = DEFAULT_DECODING) -> list:
     tokenizer = load_tokenizer(str(encoder))
     examples = make_examples(GOLD, tokenizer, None)
     return run_inference(
-        model, examples, Specials.of(tokenizer, 128), device=torch.device("cpu"), batch_size=4
+        model,
+        examples,
+        Specials.of(tokenizer, 128),
+        device=torch.device("cpu"),
+        batch_size=4,
+        decoding=decoding,
     )
 
 
@@ -50,18 +60,16 @@ def test_mean_log_probs_is_the_log_of_the_mean_distribution() -> None:
     assert math.isclose(float(got.sum()), 1.0, rel_tol=1e-6)
 
 
-@pytest.mark.parametrize("settings", [{}, {"tag_decoder": "viterbi", "entity_none_bias": 1.0}])
+@pytest.mark.parametrize("vote", [False, True])
 def test_an_ensemble_of_one_or_of_copies_predicts_what_the_model_does(
-    tiny_encoder_dir: Path, settings: dict
+    tiny_encoder_dir: Path, vote: bool
 ) -> None:
-    model = _model(tiny_encoder_dir, 1)
-    model.set_thresholds(**settings)
-    alone = _predict(model, tiny_encoder_dir)
+    model, decoding = _model(tiny_encoder_dir, 1), Decoding(document_type_vote=vote)
+    alone = _predict(model, tiny_encoder_dir, decoding)
     assert any(rels for _, rels in alone)  # the comparison covers relations, not only empty outputs
     copy = _model(tiny_encoder_dir, 1)
-    copy.set_thresholds(**settings)
-    assert _predict(Ensemble([model]), tiny_encoder_dir) == alone
-    assert _predict(Ensemble([model, copy]), tiny_encoder_dir) == alone
+    assert _predict(Ensemble([model]), tiny_encoder_dir, decoding) == alone
+    assert _predict(Ensemble([model, copy]), tiny_encoder_dir, decoding) == alone
 
 
 def test_each_stage_averages_the_members_distributions(tiny_encoder_dir: Path) -> None:
@@ -80,8 +88,8 @@ def test_each_stage_averages_the_members_distributions(tiny_encoder_dir: Path) -
         assert out.pairs.shape[0] > 0
         rels = torch.stack(
             [
-                m.relation_scores(w, batch.lengths, out.spans, v, lg, out.pairs).softmax(-1)
-                for m, w, (v, lg) in zip(members, words, scored, strict=True)
+                m.relation_scores(w, batch.lengths, out.spans, v, out.pairs).softmax(-1)
+                for m, w, (v, _) in zip(members, words, scored, strict=True)
             ]
         ).mean(0)
         assert torch.allclose(out.relation_logits.exp(), rels, atol=1e-6)
@@ -120,9 +128,12 @@ def test_predictor_and_evaluate_read_several_checkpoints_as_one(
     monkeypatch.setenv("ENPAR_THREADS", "1")
     a = _save(_model(tiny_encoder_dir, 1), tmp_path / "a", tiny_encoder_dir)
     b = _save(_model(tiny_encoder_dir, 2), tmp_path / "b", tiny_encoder_dir)
-    predictor = Predictor.from_checkpoints([a, b], device="cpu", tag_decoder="viterbi")
-    assert isinstance(predictor.model, Ensemble)
-    assert all(m.config.tag_decoder == "viterbi" for m in predictor.model.members)  # overrides reach all
+    write_decoding(a, Decoding(document_type_vote=True))  # the lead's decoding.json decides
+    predictor = Predictor.from_checkpoints([a, b], device="cpu")
+    assert isinstance(predictor.model, Ensemble) and predictor.decoding.document_type_vote is True
+    assert Predictor.from_checkpoints([b, a], device="cpu").decoding.document_type_vote is False
+    assert isinstance(load_extractor([a])[0], JointModel)  # one checkpoint: the model itself
+    (a / "decoding.json").unlink()
     expected = _predict(
         Ensemble([_model(tiny_encoder_dir, 1), _model(tiny_encoder_dir, 2)]), tiny_encoder_dir
     )
@@ -139,9 +150,10 @@ def test_predictor_and_evaluate_read_several_checkpoints_as_one(
     source = json.loads((out / "metrics.json").read_text())["source"]
     assert source["checkpoints"] == [str(a.resolve()), str(b.resolve())]
     assert "checkpoint" not in source  # not attributed to one model (the app lists evaluations by it)
+    assert source["document_type_vote"] is False  # how it was decoded
 
-    c = _save(_model(tiny_encoder_dir, 3, context_words=4), tmp_path / "c", tiny_encoder_dir)
-    with pytest.raises(CheckpointError, match="context_words differs"):
+    c = _save(_model(tiny_encoder_dir, 3, max_pieces=64), tmp_path / "c", tiny_encoder_dir)
+    with pytest.raises(CheckpointError, match="max_pieces differs"):
         Predictor.from_checkpoints([a, c])
     other = JointModel.build(ModelConfig(encoder=str(tiny_encoder_dir)), Labels(("None", "X"), ("None",)))
     d = _save(other, tmp_path / "d", tiny_encoder_dir)
@@ -174,7 +186,7 @@ def test_ensemble_curve_scores_every_subset_as_evaluate_would(
     monkeypatch.setenv("ENPAR_THREADS", "1")
     ckpts = [_save(_model(tiny_encoder_dir, s), tmp_path / f"m{s}", tiny_encoder_dir) for s in (1, 2, 3)]
 
-    def predict(paths: list[Path], **settings: str) -> list:
+    def predict(paths: list[Path], **settings: bool) -> list:
         return Predictor.from_checkpoints(paths, device="cpu", **settings).predict_sentences(GOLD)
 
     gold = predict(ckpts[:1])  # the first model's output as gold: scores differ from subset to subset
@@ -198,9 +210,9 @@ def test_ensemble_curve_scores_every_subset_as_evaluate_would(
     assert curve["by_size"]["2"]["dev"]["score"]["mean"] == pytest.approx(sum(pairs) / 3, abs=1e-6)
     with pytest.raises(SystemExit):
         script.main([*args, "--sizes", "4"])
-    # a decision setting given to the script reaches every member, and is recorded
-    assert script.main([*args, "--sizes", "3", "--tag-decoder", "viterbi"]) == 0
-    viterbi = json.loads(out.read_text())
-    assert viterbi["settings"]["tag_decoder"] == "viterbi"
-    expected = score(gold, predict(ckpts, tag_decoder="viterbi"))["entity"]["micro"]["f1"]
-    assert viterbi["subsets"][0]["test"]["entity"] == pytest.approx(expected, abs=1e-6)
+    # a decoding option given to the script reaches every subset, and is recorded
+    assert script.main([*args, "--sizes", "3", "--document-type-vote", "on"]) == 0
+    voted = json.loads(out.read_text())
+    assert voted["decoding"] == {"document_type_vote": True}
+    expected = score(gold, predict(ckpts, document_type_vote=True))["entity"]["micro"]["f1"]
+    assert voted["subsets"][0]["test"]["entity"] == pytest.approx(expected, abs=1e-6)

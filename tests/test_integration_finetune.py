@@ -35,12 +35,10 @@ def test_finetune_evaluate_predict_on_scierc_sample(
             str(tmp_path / "dev.jsonl"),
             "--out",
             str(run),
+            "--preset",
+            "scierc-cpu",
             "--epochs",
             "3",
-            "--batch-size",
-            "8",
-            "--lr",
-            "1e-4",
             "--seed",
             "1",
             "--set",
@@ -53,6 +51,9 @@ def test_finetune_evaluate_predict_on_scierc_sample(
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
     assert epochs[-1]["train_loss"] < 0.8 * epochs[0]["train_loss"]  # it learns
     assert "dev" in epochs[-1] and (run / "best" / "model.safetensors").is_file()
+    config = json.loads((run / "config.json").read_text())
+    assert config["preset"] == "scierc-cpu" and config["finetune"]["batch_size"] == 8
+    assert json.loads((run / "best" / "decoding.json").read_text()) == {"document_type_vote": True}
 
     out = tmp_path / "eval"
     assert (
@@ -77,7 +78,7 @@ def test_finetune_evaluate_predict_on_scierc_sample(
     assert json.loads((out / "progress.json").read_text())["stage"] == "done"
     direct = score(test, preds)
     assert direct["entity"]["micro"]["n_gold"] == sum(len(s.entities) for s in test)  # nothing dropped
-    assert metrics  # the full report (format owned by enpar.metrics)
+    assert metrics["source"]["document_type_vote"] is True  # the preset's decoding, from decoding.json
 
     text = tmp_path / "abstract.txt"
     text.write_text("We present a statistical parser for English. It is evaluated on the Penn Treebank.")

@@ -1,4 +1,4 @@
-"""The shell scripts: valid bash; the shared fine-tuning setting, as the app shows it, is CLI input."""
+"""The scripts: valid bash; the fine-tuning presets, as the app shows them, are CLI input."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from studio_helpers import load_script
 
-from app.ui import finetune_budget_args, make_checkpoint_commands
+from app.ui import make_checkpoint_commands
 from enpar import metrics
 from enpar.cli import build_parser
 from enpar.commands.finetune import _overrides
+from enpar.presets import PRESETS, get_preset, preset_args
 from enpar.schema import DataError, Entity, Relation, Sentence
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,25 +26,29 @@ def test_scripts_parse(script: Path) -> None:
     subprocess.run(["bash", "-n", str(script)], check=True)
 
 
-def test_finetune_setting_is_valid_cli_input(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The app shows these flags in its "make a checkpoint" commands; the scripts source the same file.
-    monkeypatch.delenv("FT_EPOCHS", raising=False)
-    monkeypatch.delenv("FT_ARGS", raising=False)
-    args = finetune_budget_args()
-    parsed = build_parser().parse_args(["finetune", "--out", "x", *shlex.split(args)])
-    _, ft = _overrides(parsed)
-    assert ft == {"epochs": 30, "batch_size": 8, "lr": 1e-4}
-    commands = make_checkpoint_commands()
-    assert args in commands
-    # the adopted prediction setting is switched on in both checkpoints
-    votes = [line for line in commands.splitlines() if "document_type_vote" in line]
-    assert len(votes) == 2 and all("--grid on --write" in line for line in votes)
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_args_are_the_presets_settings_as_cli_input(name: str) -> None:
+    """preset_args (what the app shows) parses to exactly what --preset NAME gives."""
+    parser = build_parser()
+    _, shown = _overrides(parser.parse_args(["finetune", "--out", "x", *preset_args(name)]))
+    _, preset = _overrides(parser.parse_args(["finetune", "--out", "x", "--preset", name]))
+    assert shown == preset == {"epochs": get_preset(name).epochs, **get_preset(name).finetune}
 
 
-def test_finetune_setting_yields_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FT_EPOCHS", "2")
-    monkeypatch.setenv("FT_ARGS", "--lr 1e-4")
-    assert finetune_budget_args() == "--epochs 2 --lr 1e-4"
+def test_the_apps_checkpoint_commands_are_valid_cli_input() -> None:
+    """Every `enpar ...` line the app prints for making checkpoints parses; fine-tuning uses the preset."""
+    lines = [ln for ln in make_checkpoint_commands().splitlines() if ln.startswith("enpar ")]
+    assert lines
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        if args.command == "finetune":
+            assert args.preset == "scierc-cpu"
+
+
+def test_scripts_fine_tune_through_the_preset() -> None:
+    for name in ("finetune_scierc.sh", "demo.sh"):
+        text = (ROOT / "scripts" / name).read_text()
+        assert '--preset "$PRESET"' in text and "finetune_setting" not in text, name
 
 
 def test_relations_rebuilt_from_a_metrics_report_score_like_the_predictions(tmp_path: Path) -> None:
