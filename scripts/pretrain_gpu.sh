@@ -21,6 +21,7 @@
 #    LR 5e-5, 10% warmup then linear decay, AdamW eps 1e-6, wd 0.01 (bias/LayerNorm exempt), clip 1.0,
 #    bf16 autocast. Checkpoints every 2,500 steps = 25/50/75/100% (the paper reports its 25% checkpoint).
 #
+# The MLM control arm: OBJECTIVES=mlm OUT=runs/mlm-pretrain-base (same corpus, steps, batch, schedule).
 # Expected time (not measured here: this project's machines have no GPU). The paper: ~20 h per 10k steps on
 # one V100 16GB. Our step has the same FLOPs (spec section 8: ~13 TFLOP per 512-instance step with
 # backward; MEP is scored on masked positions only, which saves ~20%). With bf16 on A100/H100 expect
