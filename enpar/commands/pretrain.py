@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-HELP = "ENPAR pre-training (MET, MEP, PP, ACD) on an `enpar annotate` corpus; torchrun for several processes"
+HELP = (
+    "ENPAR pre-training (MET, MEP, PP, ACD), or the MLM control arm, on an `enpar annotate` corpus; "
+    "torchrun for several processes"
+)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -28,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--objectives",
         default=None,
         help="comma-separated subset of mep,met,pp,acd (default all four); e.g. the paper's '- ACD' "
-        "ablation is --objectives mep,met,pp",
+        "ablation is --objectives mep,met,pp; 'mlm' alone: the domain-adapted BERT control (masked LM on "
+        "the same sentences, steps, batch and schedule; sum(micro-batch) sentences per micro-step)",
     )
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 10000)")
     parser.add_argument(
