@@ -6,11 +6,16 @@ Runs alternate (baseline, ours, baseline, ours, ...) and the best of each is kep
 processes on the machine hits both sides alike.
 
     .venv/bin/python benchmarks/bench_annotate.py [--lines 1200] [--repeats 3] [--n-process 1]
+    # a gzip shard, one abstract per line:
+    .venv/bin/python benchmarks/bench_annotate.py --lines 300 \
+        --input ../shared/data/ai_abstracts/abstracts-00-of-08.txt.gz --out benchmarks/results/abs.json
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import itertools
 import json
 import os
 import platform
@@ -18,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,7 +42,10 @@ DATA = (
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--input", type=Path, default=DATA, help="WikiText raw file (default: wiki.valid.raw)"
+        "--input",
+        type=Path,
+        default=DATA,
+        help="WikiText raw file (default: wiki.valid.raw), or a .gz shard of paragraphs (abstracts)",
     )
     parser.add_argument("--lines", type=int, default=1200, help="first N input lines (0: all)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -49,15 +58,19 @@ def main() -> int:
         print(f"skip: {args.input} not found")
         return 0
 
+    packed = args.input.suffix == ".gz"
+    fmt = "paragraphs" if packed else "wikitext"
+    opener: Any = gzip.open if packed else open
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "in.raw"
-        with args.input.open(encoding="utf-8") as fh:
-            lines = fh.readlines()
-        src.write_text("".join(lines[: args.lines] if args.lines else lines), encoding="utf-8")
-        texts = [t for t, _ in iter_texts(src, "wikitext") if t]
+        src = Path(tmp) / ("in.txt.gz" if packed else "in.raw")  # ours reads the same format as given
+        with opener(args.input, "rt", encoding="utf-8") as fh:
+            lines = list(itertools.islice(fh, args.lines or None))
+        with opener(src, "wt", encoding="utf-8") as fh:
+            fh.write("".join(lines))
+        texts = [t for t, _ in iter_texts(src, fmt) if t]
         config = AnnotateConfig(
             spacy_model=args.spacy_model,
-            input_format="wikitext",
+            input_format=fmt,
             batch_size=args.batch_size,
             n_process=args.n_process,
         )
