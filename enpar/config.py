@@ -7,7 +7,8 @@ another reading; those fields say so.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
@@ -149,3 +150,29 @@ class Labels:
         if not ent or ent[0] != "None" or not rel or rel[0] != "None":
             raise ValueError("label vocabularies must start with 'None'")
         return cls(ent, rel)
+
+
+# With --init the network comes from the pre-trained checkpoint. These ModelConfig fields are always
+# the run's own (dropout, performance: what they were before the --init fix too); the empty-context rule
+# applies on top where asked for (an `empty` vector missing from the checkpoint starts at zero); any
+# other field asked for must equal the checkpoint's.
+INIT_RUN_FIELDS = ("encoder_dropout", "dropout", "max_pieces", "cnn_group_columns")
+INIT_OPTIONAL_FIELDS = ("empty_context",)
+
+
+def init_model_config(
+    pretrained: ModelConfig, wanted: ModelConfig, requested: Collection[str], init: str
+) -> ModelConfig:
+    """The model config of a run started from a pre-trained checkpoint: the checkpoint's network with
+    this run's INIT_RUN_FIELDS, and its INIT_OPTIONAL_FIELDS where `requested`; any other requested
+    field must equal the checkpoint's, since its weights fix it (ValueError naming the field)."""
+    own = set(INIT_RUN_FIELDS) | (set(requested) & set(INIT_OPTIONAL_FIELDS))
+    for name in sorted(set(requested) - own):
+        mine, theirs = getattr(wanted, name), getattr(pretrained, name)
+        if mine != theirs:
+            raise ValueError(
+                f"--init {init}: {name}={mine!r} was asked for, but the pre-trained checkpoint has "
+                f"{name}={theirs!r}; its network comes from the checkpoint (a run may change only "
+                f"{', '.join(INIT_RUN_FIELDS + INIT_OPTIONAL_FIELDS)})"
+            )
+    return replace(pretrained, **{name: getattr(wanted, name) for name in sorted(own)})

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from enpar.checkpoint import load_checkpoint, save_checkpoint, transfer_encoder
-from enpar.config import FinetuneConfig, Labels, ModelConfig
+from enpar.config import FinetuneConfig, Labels, ModelConfig, init_model_config
 from enpar.data import (
     Example,
     Specials,
@@ -74,9 +74,6 @@ from enpar.training import (
 )
 
 RUN_FORMAT = "enpar-finetune-run"
-# With --init the network comes from the pre-trained checkpoint; these ModelConfig fields are the run's
-# own and apply on top of it (dropout, the empty-context rule, performance). The others must match.
-INIT_RUN_FIELDS = ("encoder_dropout", "dropout", "empty_context", "max_pieces", "cnn_group_columns")
 LOSS_PARTS = ("tag", "entity", "relation")
 
 
@@ -95,23 +92,6 @@ def sampling_coins(n: int, p: float, rng: random.Random) -> tuple[list[bool], li
     return tags, ents
 
 
-def _init_config(
-    pretrained: ModelConfig, wanted: ModelConfig, requested: Collection[str], init: str
-) -> ModelConfig:
-    """The model config of a run started from a pre-trained checkpoint: the checkpoint's network, with
-    this run's INIT_RUN_FIELDS; any other field asked for (`requested`) must equal the checkpoint's, since
-    its weights fix it (ValueError naming the field otherwise)."""
-    for name in sorted(set(requested) - set(INIT_RUN_FIELDS)):
-        mine, theirs = getattr(wanted, name), getattr(pretrained, name)
-        if mine != theirs:
-            raise ValueError(
-                f"--init {init}: {name}={mine!r} was asked for, but the pre-trained checkpoint has "
-                f"{name}={theirs!r}; its network comes from the checkpoint (a run may change only "
-                f"{', '.join(INIT_RUN_FIELDS)})"
-            )
-    return replace(pretrained, **{name: getattr(wanted, name) for name in INIT_RUN_FIELDS})
-
-
 def _build_model(
     model_config: ModelConfig,
     labels: Labels,
@@ -126,7 +106,7 @@ def _build_model(
         tokenizer = load_tokenizer(model_config.encoder)
         return JointModel.build(model_config, labels), tokenizer, model_config
     ckpt = load_checkpoint(init, kind="pretrain")
-    cfg = _init_config(ckpt.model_config, model_config, requested, init)
+    cfg = init_model_config(ckpt.model_config, model_config, requested, init)
     model = JointModel.build(cfg, labels, hf_config=ckpt.hf_config())
     info = transfer_encoder(model, ckpt.state_dict, mode=init_mode)
     log(

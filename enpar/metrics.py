@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from enpar.alignment import align_predictions as align_predictions  # part of this API (the app)
 from enpar.breakdown import (
     BREAKDOWNS,
     DEFAULT_EDGES,
@@ -42,7 +43,7 @@ from enpar.breakdown import (
     resolve_edges,
     taxonomy,
 )
-from enpar.schema import DataError, Sentence
+from enpar.schema import Sentence
 from enpar.significance import (
     METRICS,
     Counts,
@@ -103,49 +104,6 @@ def _check_convention(convention: str, allowed: Sequence[str] = CONVENTIONS) -> 
     if convention not in allowed:
         raise ValueError(f"unknown convention {convention!r}; expected one of {', '.join(allowed)}")
     return convention
-
-
-def _by_id(sentences: Sequence[Sentence], what: str) -> dict[str, Sentence]:
-    out: dict[str, Sentence] = {}
-    for sent in sentences:
-        if sent.id in out:
-            raise DataError(f"duplicate sentence id {sent.id!r} in {what}")
-        out[sent.id] = sent
-    return out
-
-
-def _preview(ids: Iterable[str]) -> str:
-    ids = sorted(ids)
-    shown = ", ".join(repr(i) for i in ids[:5])
-    return f"{len(ids)} ({shown}{', ...' if len(ids) > 5 else ''})"
-
-
-def align_predictions(
-    gold: Sequence[Sentence], pred: Sequence[Sentence], *, what: str = "predictions"
-) -> list[Sentence]:
-    """Predictions reordered to the gold order, matched by sentence id (any order in the input).
-
-    Raises DataError for duplicate, missing or extra ids and for sentences whose tokens differ.
-    """
-    gold_ids = _by_id(gold, "gold")
-    by_id = _by_id(pred, what)
-    missing, extra = set(gold_ids) - set(by_id), set(by_id) - set(gold_ids)
-    if missing or extra:
-        parts = [f"{_preview(missing)} gold sentence ids missing from {what}"] if missing else []
-        parts += [f"{_preview(extra)} {what} sentence ids not in gold"] if extra else []
-        raise DataError(f"gold and {what} do not cover the same sentences: " + "; ".join(parts))
-    out = []
-    for sent in gold:
-        other = by_id[sent.id]
-        if other.tokens != sent.tokens:
-            pairs = zip(sent.tokens, other.tokens, strict=False)
-            first = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(sent), len(other)))
-            raise DataError(
-                f"sentence {sent.id!r}: tokens differ between gold ({len(sent)} tokens) and {what} "
-                f"({len(other)} tokens), first at token {first}"
-            )
-        out.append(other)
-    return out
 
 
 def match_keys(
@@ -466,23 +424,8 @@ def report(
     ev = _Eval.build(gold, systems, symmetric, symmetric_labels)
     resampler = Resampler(len(ev.gold), n_bootstrap, seed) if n_bootstrap else None
 
-    out_systems = {}
-    for name in systems:
-        scores = {conv: _table(ev.keys(None, conv), ev.keys(name, conv)) for conv in CONVENTIONS}
-        for conv in CONVENTIONS:
-            ci = resampler.ci(ev.counts(name, conv), confidence) if resampler else None
-            scores[conv]["micro"]["ci"] = ci
-        out_systems[name] = {"scores": scores, "taxonomy": ev.taxonomy(name, items)}
-
-    breakdowns = {}
-    for by in BREAKDOWNS:
-        # Entities have no pair distance: that one breakdown falls back to relation_strict (and says so).
-        conv = breakdown_convention
-        if by == "distance" and conv not in RELATION_CONVENTIONS:
-            conv = "relation_strict"
-        rows = ev.breakdown(by, all_edges[by], conv, resampler, confidence)
-        breakdowns[by] = {"convention": conv, "unit": UNITS[by], "edges": list(all_edges[by]), "rows": rows}
-
+    out_systems = {name: _system_report(ev, name, resampler, confidence, items) for name in systems}
+    breakdowns = _breakdowns(ev, all_edges, breakdown_convention, resampler, confidence)
     paired = None
     if vs is not None:
         paired = {
@@ -502,18 +445,50 @@ def report(
         "zero_division": ZERO_DIVISION,
         "edges": {by: list(e) for by, e in all_edges.items()},
     }
-    gold_stats = {
-        "n_sentences": len(ev.gold),
-        "n_tokens": sum(len(s.tokens) for s in ev.gold),
-        "n_entities": sum(len(set(s.entities)) for s in ev.gold),
-        "n_relations": sum(len(set(s.relations)) for s in ev.gold),
-    }
     return {
         "format": FORMAT,
         "settings": settings,
         "conventions": dict(CONVENTION_NAMES),
-        "gold": gold_stats,
+        "gold": _gold_stats(ev.gold),
         "systems": out_systems,
         "breakdowns": breakdowns,
         "paired_test": paired,
+    }
+
+
+def _system_report(
+    ev: _Eval, name: str, resampler: Resampler | None, confidence: float, items: bool
+) -> dict[str, Any]:
+    """One system's scores per convention (micro with its CI, macro, per type) and its error taxonomy."""
+    scores = {conv: _table(ev.keys(None, conv), ev.keys(name, conv)) for conv in CONVENTIONS}
+    for conv in CONVENTIONS:
+        ci = resampler.ci(ev.counts(name, conv), confidence) if resampler else None
+        scores[conv]["micro"]["ci"] = ci
+    return {"scores": scores, "taxonomy": ev.taxonomy(name, items)}
+
+
+def _breakdowns(
+    ev: _Eval,
+    all_edges: Mapping[str, Sequence[int]],
+    convention: str,
+    resampler: Resampler | None,
+    confidence: float,
+) -> dict[str, Any]:
+    out = {}
+    for by in BREAKDOWNS:
+        # Entities have no pair distance: that one breakdown falls back to relation_strict (and says so).
+        conv = convention
+        if by == "distance" and conv not in RELATION_CONVENTIONS:
+            conv = "relation_strict"
+        rows = ev.breakdown(by, all_edges[by], conv, resampler, confidence)
+        out[by] = {"convention": conv, "unit": UNITS[by], "edges": list(all_edges[by]), "rows": rows}
+    return out
+
+
+def _gold_stats(gold: Sequence[Sentence]) -> dict[str, int]:
+    return {
+        "n_sentences": len(gold),
+        "n_tokens": sum(len(s.tokens) for s in gold),
+        "n_entities": sum(len(set(s.entities)) for s in gold),
+        "n_relations": sum(len(set(s.relations)) for s in gold),
     }

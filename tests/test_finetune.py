@@ -6,6 +6,7 @@ import json
 import math
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -312,12 +313,15 @@ def pretrained(tiny_encoder_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 def test_init_applies_run_options_and_refuses_architecture_changes(pretrained: Path, tmp_path: Path) -> None:
     """--init takes the network from the checkpoint; --set dropout etc. apply on top (they used to be
     dropped silently), and an architecture option that differs is refused by name."""
-    from enpar.finetune import _init_config
+    from enpar.config import init_model_config as _init_config
 
     base = ModelConfig(entity_dim=64)
     asked = ModelConfig(entity_dim=64, dropout=0.3, encoder_dropout=0.0)
     assert _init_config(base, asked, {"dropout"}, "ckpt").dropout == 0.3
     assert _init_config(base, asked, {"dropout"}, "ckpt").entity_dim == 64
+    cnn = replace(base, empty_context="cnn")  # the checkpoint's rule stays unless another is asked for
+    assert _init_config(cnn, asked, {"dropout"}, "ckpt").empty_context == "cnn"
+    assert _init_config(cnn, asked, {"empty_context"}, "ckpt").empty_context == "learned"
     with pytest.raises(ValueError, match="entity_dim=192 was asked for.*entity_dim=64"):
         _init_config(base, ModelConfig(), {"entity_dim"}, "ckpt")
     train, dev = _sentences(4, "tr"), _sentences(2, "dv")
