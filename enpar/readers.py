@@ -102,9 +102,11 @@ def _iter_lines(text: str, path: Path) -> Iterator[Record]:
     return parse_json_lines(text.splitlines(), path)
 
 
-def _load(path: Path) -> tuple[list[Record], bool]:
-    """All records of the file, and whether it is a JSON array (else JSON lines)."""
-    text = read_text(path)
+def _load(path: Path, text: str | None = None) -> tuple[list[Record], bool]:
+    """All records of the file (or of `text`, named `path` in errors), and whether it is a JSON array
+    (else JSON lines)."""
+    if text is None:
+        text = read_text(path)
     array = text.lstrip().startswith("[")
     return list(_iter_array(text, path) if array else _iter_lines(text, path)), array
 
@@ -529,9 +531,18 @@ def read_dataset(path: str | Path, format: str = "auto") -> list[Sentence]:
 
     Sentence ids must be unique within a file, since predictions are aligned to gold by id.
     """
-    path = Path(path)
+    return _read(Path(path), format, None)
+
+
+def parse_dataset(text: str, *, name: str, format: str = "auto") -> list[Sentence]:
+    """`read_dataset` for text already in memory (an upload): the same formats, checks and errors, with
+    `name` standing for the file; nothing is read from or written to disk."""
+    return _read(Path(name), format, text)
+
+
+def _read(path: Path, format: str, text: str | None) -> list[Sentence]:
     fmt = normalise_format(format)
-    records, array = _load(path)
+    records, array = _load(path, text)
     if fmt == "auto":
         fmt = _detect(records, path)
     out: list[Sentence] = []

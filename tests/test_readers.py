@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enpar import datasets
-from enpar.readers import detect_format, duplicates, iter_records, overlaps, read_dataset
+from enpar.readers import detect_format, duplicates, iter_records, overlaps, parse_dataset, read_dataset
 from enpar.schema import DataError, Entity, Relation, Sentence, read_jsonl, write_jsonl
 
 E = Entity
@@ -541,3 +541,13 @@ def test_find_splits_on_shared_data(shared_data: Path) -> None:
         "scierc/dev": "scierc/dev.json",
         "scierc/test": "scierc/test.json",
     }
+
+
+def test_parse_dataset_reads_text_in_memory_like_a_file(tmp_path: Path) -> None:
+    text = '{"id": "s1", "tokens": ["A", "b"], "entities": [[0, 1, "X"]], "relations": []}\n'
+    path = tmp_path / "up.jsonl"
+    path.write_text(text)
+    assert parse_dataset(text, name="up.jsonl") == read_dataset(path)
+    with pytest.raises(DataError) as err:
+        parse_dataset(text + '{"id": "s1", "tokens": ["c"]}\n', name="upload.jsonl")
+    assert "upload.jsonl:2" in str(err.value) and "duplicate sentence id" in str(err.value)
