@@ -1,4 +1,5 @@
-"""One type per mention string and document, a prediction-time step (ModelConfig.document_type_vote).
+"""One type per mention string and document: a prediction-time step, on where enpar.decoding says so
+(`Decoding.document_type_vote`, from the checkpoint's decoding.json or --document-type-vote).
 
 Annotators type a term the same way wherever it recurs in an abstract (97.5% of SciERC train's repeated
 mentions agree with their document's majority), while the entity head types each mention from its own

@@ -1,4 +1,4 @@
-"""BIEOU span tags, the lenient span chunker of the spec (section 4.3) and a constrained decoder. Pure Python.
+"""BIEOU span tags and the lenient span chunker of the spec (section 4.3). Pure Python.
 
 Tag vocabulary (spec 1.1): PAD (masked, index 0), B, I, E, O, U. Tags may carry a type ("B-ORG", the spaCy
 IOB case); untyped tags behave as if typed "ENT".
@@ -6,7 +6,6 @@ IOB case); untyped tags behave as if typed "ENT".
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 TAGS: tuple[str, ...] = ("PAD", "B", "I", "E", "O", "U")
@@ -80,45 +79,6 @@ def chunk(tags: Sequence[str]) -> list[tuple[int, int, str]]:
     if open_start >= 0:
         out.append((open_start, open_end, open_type))
     return out
-
-
-# Valid untyped BIEOU: a sentence starts with B, O or U and ends with E, O or U; B and I are followed by I or
-# E; E, O and U by B, O or U. PAD is never part of a sequence.
-_FOLLOWERS = {"B": "IE", "I": "IE", "E": "BOU", "O": "BOU", "U": "BOU"}
-REAL_TAGS = tuple(TAG_INDEX[t] for t in "BIEOU")
-CAN_START = tuple(t in "BOU" for t in TAGS)  # indexed by tag id
-CAN_END = tuple(t in "EOU" for t in TAGS)
-CAN_FOLLOW = tuple(tuple(b in _FOLLOWERS.get(a, "") for b in TAGS) for a in TAGS)  # [previous][next]
-_SOURCES = {j: [i for i in REAL_TAGS if CAN_FOLLOW[i][j]] for j in REAL_TAGS}  # allowed previous tags
-
-
-def viterbi(
-    scores: Sequence[Sequence[float]],
-    transitions: Sequence[Sequence[float]] | None = None,
-    start: Sequence[float] | None = None,
-    end: Sequence[float] | None = None,
-) -> list[int]:
-    """The valid BIEOU tag sequence with the highest total score; scores[i][t] = word i's logit (or
-    log-probability: the same argmax) for TAGS[t]. The argmax of each word alone can be invalid ("B O",
-    "O I E"), which the lenient chunker turns into guessed spans; this picks the best consistent one.
-    A CRF's learned scores join the total where given: transitions[prev][next], start[t] for the first
-    word's tag and end[t] for the last's."""
-    if not scores:
-        return []
-    trans = transitions or [[0.0] * len(TAGS)] * len(TAGS)
-    first = [scores[0][j] + (start[j] if start else 0.0) for j in range(len(TAGS))]
-    best = {j: (first[j] if CAN_START[j] else -math.inf) for j in REAL_TAGS}
-    back: list[dict[int, int]] = []
-    for row in scores[1:]:
-        came = {j: max(_SOURCES[j], key=lambda i, j=j: best[i] + trans[i][j]) for j in REAL_TAGS}
-        best = {j: best[came[j]] + trans[came[j]][j] + row[j] for j in REAL_TAGS}
-        back.append(came)
-    tag = max((j for j in REAL_TAGS if CAN_END[j]), key=lambda j: best[j] + (end[j] if end else 0.0))
-    path = [tag]
-    for came in reversed(back):
-        tag = came[tag]
-        path.append(tag)
-    return path[::-1]
 
 
 def spans_from_ids(tag_ids: Sequence[int]) -> list[Span]:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from enpar.tagging import TAGS, bieou, bieou_ids, chunk, non_overlapping, spans_from_ids, viterbi
+from enpar.tagging import TAGS, bieou, bieou_ids, chunk, non_overlapping, spans_from_ids
 
 
 def test_tag_vocabulary_matches_spec() -> None:
@@ -67,28 +67,3 @@ def test_round_trip_random_non_overlapping_spans() -> None:
 def _valid(tags: tuple[str, ...]) -> bool:
     follow = {"B": "IE", "I": "IE", "E": "BOU", "O": "BOU", "U": "BOU"}
     return tags[0] in "BOU" and tags[-1] in "EOU" and all(b in follow[a] for a, b in itertools.pairwise(tags))
-
-
-def test_viterbi_is_the_best_valid_sequence_by_brute_force() -> None:
-    rng = random.Random(0)
-    for n in range(1, 6):
-        for _ in range(20):
-            scores = [[rng.gauss(0, 2) for _ in TAGS] for _ in range(n)]
-            candidates = [t for t in itertools.product("BIEOU", repeat=n) if _valid(t)]
-            best = max(candidates, key=lambda t: sum(scores[i][TAGS.index(x)] for i, x in enumerate(t)))
-            assert [TAGS[i] for i in viterbi(scores)] == list(best)
-
-
-def test_viterbi_repairs_what_the_lenient_chunker_guesses() -> None:
-    def scores(*rows: dict[str, float]) -> list[list[float]]:
-        return [[row.get(t, -5.0) for t in TAGS] for row in rows]
-
-    # argmax "B O O": lenient makes a one-word span; the best valid sequence is "B E O"
-    s = scores({"B": 3}, {"O": 1, "E": 0.8}, {"O": 3})
-    assert [TAGS[i] for i in viterbi(s)] == ["B", "E", "O"]
-    assert spans_from_ids([max(range(len(TAGS)), key=r.__getitem__) for r in s]) == [(0, 1)]
-    assert spans_from_ids(viterbi(s)) == [(0, 2)]
-    # a valid argmax is kept as it is, PAD is never chosen
-    s = scores({"U": 2, "PAD": 9}, {"O": 2}, {"B": 2}, {"E": 2})
-    assert [TAGS[i] for i in viterbi(s)] == ["U", "O", "B", "E"]
-    assert viterbi([]) == []
