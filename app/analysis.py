@@ -7,6 +7,7 @@ breakdown bucket or a type (drill-down), and a paired test per bucket.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,6 +204,13 @@ def _bucket_counts(
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _resampler(n_items: int, n_resamples: int, seed: int) -> Resampler:
+    """One set of resamples per (size, count, seed), shared by the four breakdowns' bucket tests (drawing
+    them is most of a test's cost)."""
+    return Resampler(n_items, n_resamples, seed)
+
+
 def bucket_tests(
     an: Analysis, *, by: str, convention: str, symmetric: str, n_bootstrap: int, seed: int = 0
 ) -> dict[str, dict[str, Any]]:
@@ -212,7 +220,7 @@ def bucket_tests(
         return {}
     if by == "distance" and convention not in metrics.RELATION_CONVENTIONS:
         convention = "relation_strict"  # as metrics.report does: entities have no pair distance
-    resampler = Resampler(len(an.gold), n_bootstrap, seed) if n_bootstrap and an.gold else None
+    resampler = _resampler(len(an.gold), n_bootstrap, seed) if n_bootstrap and an.gold else None
     out = {}
     for label, (a, b) in _bucket_counts(an, by=by, convention=convention, symmetric=symmetric).items():
         ta, tb = (tuple(map(sum, zip(*c, strict=True))) for c in (a, b))

@@ -167,30 +167,28 @@ def taxonomy(rep: dict[str, Any], *, key: str) -> None:
 
 
 def exports(rep: dict[str, Any], an: analysis.Analysis, *, convention: str, key: str) -> None:
-    """The whole report as JSON, and as a Markdown or HTML A/B report a person can paste into a draft."""
+    """The whole report as JSON, and as a Markdown or HTML A/B report (tables and charts) a person can
+    paste into a draft; each file is built only when its button is clicked."""
     st.subheader("Export")
     c1, c2, c3 = st.columns(3)
     c1.download_button(
         "Report (JSON)",
-        json.dumps(rep, indent=1),
+        lambda: json.dumps(rep, indent=1),
         file_name="report.json",
         mime="application/json",
         key=f"{key}_json",
     )
     c2.download_button(
         "A/B report (Markdown)",
-        report_export.markdown(rep, an, convention=convention),
+        lambda: report_export.markdown(rep, an, convention=convention),
         file_name="ab-report.md",
         mime="text/markdown",
         key=f"{key}_md",
     )
-    if c3.button("Build the A/B report (HTML with charts)", key=f"{key}_html_build"):
-        st.session_state[f"{key}_html"] = report_export.html(rep, an, convention=convention)
-    if st.session_state.get(f"{key}_html"):
-        c3.download_button(
-            "Download the HTML report",
-            st.session_state[f"{key}_html"],
-            file_name="ab-report.html",
-            mime="text/html",
-            key=f"{key}_html_dl",
-        )
+    c3.download_button(
+        "A/B report (HTML with charts)",
+        lambda: report_export.html(rep, an, convention=convention),
+        file_name="ab-report.html",
+        mime="text/html",
+        key=f"{key}_html",
+    )
