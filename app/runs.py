@@ -1,10 +1,13 @@
 """Background evaluation runs: a SQLite record per run and a worker process that runs `enpar evaluate`.
 
-The page script only inserts a row and spawns `python -m app.runs worker DB ID` in its own session; the
-worker runs the command, keeps the row current and writes the final status. So runs survive app restarts,
-and `reconcile()` marks a run whose worker vanished (e.g. a machine reboot). Each run writes to its own
-folder, and the database is in WAL mode with short transactions, so concurrent runs never corrupt it.
+The page script only inserts a row and spawns `python -m app.run_worker DB ID` in its own session; the
+worker (app/run_worker.py) runs the command, keeps the row current and writes the final status. So runs
+survive app restarts, and `reconcile()` marks a run whose worker vanished (e.g. a machine reboot). Each
+run writes to its own folder, and the database is in WAL mode with short transactions, so concurrent
+runs never corrupt it.
 
+Before a run starts, its checkpoint and data are checked (app.run_checks); an identical active run is
+reused unless forced; `retry` runs a failed, cancelled or stale run again as a new one.
 Not a Streamlit module: no `import streamlit`, so the worker starts fast and tests need no app.
 """
 
@@ -26,6 +29,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from app import run_checks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DB_NAME = "studio-runs.sqlite"
@@ -53,6 +58,13 @@ CREATE TABLE IF NOT EXISTS runs (
     cancel_requested INTEGER NOT NULL DEFAULT 0
 )
 """
+# Columns added after the first release: (name, SQL type and default), added to older databases on open.
+_ADDED = (
+    ("kind", "TEXT NOT NULL DEFAULT 'evaluate'"),  # "evaluate" or "starter" (app.starter)
+    ("template", "TEXT NOT NULL DEFAULT ''"),  # argv with "{out}": what a retry runs again
+    ("gold_stamp", "TEXT NOT NULL DEFAULT ''"),  # sha256 of the data file when the run started
+    ("checkpoint_stamp", "TEXT NOT NULL DEFAULT ''"),  # size:mtime of the weights when it started
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,10 @@ class Run:
     returncode: int | None
     error: str
     cancel_requested: int
+    kind: str = "evaluate"
+    template: str = ""
+    gold_stamp: str = ""
+    checkpoint_stamp: str = ""
 
     @property
     def active(self) -> bool:
@@ -132,6 +148,11 @@ class RunStore:
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")  # readers never block the writing worker
             con.execute(_SCHEMA)
+            have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+            for name, decl in _ADDED:
+                if name not in have:
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                        con.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
 
     @classmethod
     def for_runs_dir(cls, runs_dir: str | Path) -> RunStore:
@@ -157,11 +178,17 @@ class RunStore:
                 raise
             return int(cur.lastrowid or 0)
 
-    def create(self, *, who: str, checkpoint: str, checkpoint_name: str, dataset: str, split: str) -> Run:
+    def create(
+        self, *, who: str, checkpoint: str, checkpoint_name: str, dataset: str, split: str, **extra: str
+    ) -> Run:
+        """A queued row; `extra`: any of the later columns (kind, template, gold_stamp, checkpoint_stamp)."""
+        bad = set(extra) - {name for name, _ in _ADDED}
+        if bad:
+            raise KeyError(f"unknown run columns {sorted(bad)}")
+        names = ["who", "checkpoint", "checkpoint_name", "dataset", "split", "created_at", *extra]
+        values = [who, checkpoint, checkpoint_name, dataset, split, time.time(), *extra.values()]
         run_id = self._write(
-            "INSERT INTO runs (who, checkpoint, checkpoint_name, dataset, split, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (who, checkpoint, checkpoint_name, dataset, split, time.time()),
+            f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", values
         )
         return self.get(run_id)
 
@@ -232,38 +259,80 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
 
 
+class RunError(ValueError):
+    """A run that must not start (its checkpoint or data is unusable); the message says what and where."""
+
+
+def identical_active(
+    store: RunStore,
+    *,
+    checkpoint: str | Path,
+    dataset: str | Path,
+    kind: str = "evaluate",
+    command: list[str] | None = None,
+    checkpoint_name: str | None = None,
+) -> Run | None:
+    """The queued or running run with the same kind, checkpoint (and name), data and command, if any."""
+    template = json.dumps(command or evaluate_command(checkpoint, dataset, "{out}"))
+    for run in store.runs(limit=200):
+        same = (run.kind, run.checkpoint, run.dataset) == (kind, str(checkpoint), str(dataset))
+        named = checkpoint_name is None or run.checkpoint_name == checkpoint_name
+        if run.active and same and named and (run.template or template) == template:
+            return run
+    return None
+
+
 def start_run(
     store: RunStore,
     *,
     checkpoint: str | Path,
-    checkpoint_name: str,
+    checkpoint_name: str | None = None,
     dataset: str | Path,
     split: str,
     who: str | None = None,
     command: list[str] | None = None,
+    kind: str = "evaluate",
+    force: bool = False,
 ) -> Run:
     """Record a run and spawn its worker; returns at once.
 
-    `command` replaces `enpar evaluate` (tests); "{out}" in it becomes the run's output folder.
+    An evaluation is checked first (RunError naming the file, line and field of bad data, or what the
+    checkpoint lacks). Unless `force`, an identical active run (identical_active) is returned instead of
+    starting a second one: a stray double click costs nothing. The gold file's digest and the weights'
+    stamp are recorded, so stale_reason can tell later whether the scores still hold.
+    `command` replaces `enpar evaluate` (tests, the starter pair); "{out}" in it becomes the output folder.
     """
+    name = checkpoint_name or run_checks.checkpoint_name(checkpoint)
+    if not force:
+        same = {"checkpoint": checkpoint, "dataset": dataset, "kind": kind, "command": command}
+        existing = identical_active(store, **same, checkpoint_name=name)
+        if existing is not None:
+            return existing
+    if kind == "evaluate" and command is None:
+        check_inputs(checkpoint, dataset)
+    template = command or evaluate_command(checkpoint, dataset, "{out}")
     run = store.create(
         who=who or whoami(),
         checkpoint=str(checkpoint),
-        checkpoint_name=checkpoint_name,
+        checkpoint_name=name,
         dataset=str(dataset),
         split=split,
+        kind=kind,
+        template=json.dumps(template),
+        gold_stamp=run_checks.file_digest(dataset) if kind == "evaluate" else "",
+        checkpoint_stamp=run_checks.weights_stamp(checkpoint) if kind == "evaluate" else "",
     )
-    out_dir = store.path.parent / EVAL_DIR / f"{run.id:05d}-{_slug(checkpoint_name)}-{_slug(split)}"
-    argv = (
-        [a.replace("{out}", str(out_dir)) for a in command]
-        if command
-        else evaluate_command(checkpoint, dataset, out_dir)
-    )
+    return _spawn(store, run, template)
+
+
+def _spawn(store: RunStore, run: Run, template: list[str]) -> Run:
+    out_dir = store.path.parent / EVAL_DIR / f"{run.id:05d}-{_slug(run.checkpoint_name)}-{_slug(run.split)}"
+    argv = [a.replace("{out}", str(out_dir)) for a in template]
     store.update(run.id, out_dir=str(out_dir), command=json.dumps(argv))
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "worker.txt").open("ab") as worker_log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.runs", "worker", str(store.path), str(run.id)],
+            [sys.executable, "-m", "app.run_worker", str(store.path), str(run.id)],
             cwd=PROJECT_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=worker_log,
@@ -274,6 +343,34 @@ def start_run(
     # Reap it when it ends so it doesn't linger as a zombie that still looks alive to reconcile().
     threading.Thread(target=proc.wait, daemon=True, name=f"reap-run-{run.id}").start()
     return store.get(run.id)
+
+
+def retry(store: RunStore, run_id: int, *, who: str | None = None) -> Run:
+    """Run a finished run again as a new run (same kind, checkpoint, data and command): "Retry" for a
+    failed or cancelled run, "Re-evaluate" for a stale one. An identical active run is reused."""
+    old = store.get(run_id)
+    if old.active:
+        return old
+    if old.kind == "evaluate":
+        check_inputs(old.checkpoint, old.dataset)
+    return start_run(
+        store,
+        checkpoint=old.checkpoint,
+        checkpoint_name=old.checkpoint_name,
+        dataset=old.dataset,
+        split=old.split,
+        who=who,
+        command=json.loads(old.template) if old.template else None,
+        kind=old.kind,
+    )
+
+
+def check_inputs(checkpoint: str | Path, dataset: str | Path) -> None:
+    """RunError unless the checkpoint is complete and the data readable (file, line and field named)."""
+    problem = run_checks.check_checkpoint(checkpoint)
+    data = run_checks.check_dataset(dataset)
+    if problem or not data.ok:
+        raise RunError(problem or f"the data cannot be evaluated on: {data.message}")
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -302,8 +399,13 @@ def cancel(store: RunStore, run_id: int) -> Run:
     if pid_alive(run.pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(run.pid, signal.SIGTERM)  # type: ignore[arg-type]
-    else:
-        store.finish(run_id, status="cancelled", error="cancelled (the worker was not running)")
+        # A worker killed before it set its signal handler records nothing: record it here.
+        for _ in range(20):
+            if not pid_alive(run.pid) or not store.get(run_id).active:
+                break
+            time.sleep(0.1)
+    if not pid_alive(run.pid):
+        store.finish(run_id, status="cancelled", error="cancelled")
     return store.get(run_id)
 
 
@@ -327,90 +429,3 @@ def reconcile(store: RunStore, *, grace_s: float = 30.0) -> list[int]:
             )
         changed.append(run.id)
     return changed
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The worker process: `python -m app.runs worker DB RUN_ID`
-
-
-def _error_from_log(run: Run, returncode: int) -> str:
-    """The most telling line of a failed run's log (the last 'error'/exception line, else the last line)."""
-    lines = [ln.strip() for ln in run.log_tail(200).splitlines() if ln.strip()]
-    for line in reversed(lines):
-        if re.match(r"^(error:|\w+(Error|Exception)\b)", line):
-            return line
-    return lines[-1] if lines else f"exited with status {returncode}"
-
-
-def work(db: str | Path, run_id: int) -> int:
-    """Run one recorded evaluation to its end, keeping the row current."""
-    store = RunStore(db)
-    run = store.get(run_id)
-    argv = json.loads(run.command)
-    run.out.mkdir(parents=True, exist_ok=True)
-    store.update(run_id, status="running", started_at=time.time(), pid=os.getpid())
-    cancelled = threading.Event()
-
-    def on_term(signum: int, frame: Any) -> None:
-        cancelled.set()
-
-    signal.signal(signal.SIGTERM, on_term)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    with run.log.open("ab") as log:
-        log.write(f"$ {' '.join(argv)}\n".encode())
-        log.flush()
-        try:
-            child = subprocess.Popen(
-                argv,
-                cwd=PROJECT_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        except OSError as exc:
-            store.finish(run_id, status="failed", error=f"could not start {argv[0]}: {exc}")
-            return 1
-        ticks = 0
-        while child.poll() is None:
-            ticks += 1
-            if cancelled.is_set() or (ticks % 5 == 0 and store.get(run_id).cancel_requested):
-                _stop(child)
-                break
-            time.sleep(0.2)
-    rc = child.wait()
-    run = store.get(run_id)
-    if cancelled.is_set() or run.cancel_requested:
-        store.finish(run_id, status="cancelled", returncode=rc, error="cancelled")
-    elif rc == 0 and run.metrics.exists():
-        store.finish(run_id, status="done", returncode=0)
-    elif rc == 0:
-        store.finish(run_id, status="failed", returncode=0, error="finished without writing metrics.json")
-    else:
-        store.finish(run_id, status="failed", returncode=rc, error=_error_from_log(run, rc))
-    return 0
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    child.terminate()
-    try:
-        child.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3 or args[0] != "worker":
-        print("usage: python -m app.runs worker DB RUN_ID", file=sys.stderr)
-        return 2
-    try:
-        return work(args[1], int(args[2]))
-    except Exception as exc:  # record why, rather than leave the run for reconcile() to guess
-        RunStore(args[1]).finish(int(args[2]), status="failed", error=f"worker error: {exc!r}")
-        raise
-
-
-if __name__ == "__main__":
-    sys.exit(main())
