@@ -21,7 +21,7 @@ def _upload_slot(slot: str, label: str, *, key: str) -> upload.Upload | None:
     if current is not None:
         c1, c2 = st.columns([5, 1])
         c1.markdown(
-            f"{label}: **{current.name}** ({len(current.sentences)} sentences, {current.format} format)"
+            f"{label}: **{current.name}** ({len(current.sentences)} sentences, format {current.format})"
         )
         if c2.button("Remove", key=f"{key}_rm_{slot}"):
             kept.pop(slot, None)

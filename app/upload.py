@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import PurePath
 
 import streamlit as st
 
@@ -24,32 +23,7 @@ class Upload:
     name: str  # the browser's file name, for messages only
     digest: str  # sha256 of the bytes
     sentences: tuple[Sentence, ...]
-    format: str
-
-
-def _parse_text(text: str, name: str, format: str) -> tuple[list[Sentence], str]:
-    """readers.parse_dataset when enpar has it (requested from h1), else the same steps on private parts."""
-    fmt = readers.normalise_format(format)
-    public = getattr(readers, "parse_dataset", None)
-    path = PurePath(name)
-    array = text.lstrip().startswith("[")
-    records = list(readers._iter_array(text, path) if array else readers._iter_lines(text, path))  # type: ignore[arg-type]
-    if fmt == "auto":
-        fmt = readers._detect(records, path)  # type: ignore[arg-type]
-    if public is not None:
-        return public(text, name=name, format=fmt), fmt
-    out, first_line = [], {}
-    for line, sent in readers._READERS[fmt](records, path, array):  # type: ignore[arg-type]
-        if sent.id in first_line:
-            raise DataError(
-                f"duplicate sentence id {sent.id!r} (first seen on line {first_line[sent.id]})",
-                path=name,
-                line=line,
-                field="id",
-            )
-        first_line[sent.id] = line
-        out.append(sent)
-    return out, fmt
+    format: str  # as chosen ("auto": detected from the content)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -60,8 +34,8 @@ def _parse(digest: str, name: str, _data: bytes, format: str) -> Upload:
         raise DataError(f"not UTF-8 text (byte {exc.start})", path=name) from None
     if not text.strip():
         raise DataError("the file is empty", path=name)
-    sentences, fmt = _parse_text(text, name, format)
-    return Upload(name=name, digest=digest, sentences=tuple(sentences), format=fmt)
+    sentences = readers.parse_dataset(text, name=name, format=format)
+    return Upload(name=name, digest=digest, sentences=tuple(sentences), format=format)
 
 
 def parse(name: str, data: bytes, *, format: str = "auto") -> Upload:

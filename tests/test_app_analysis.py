@@ -67,11 +67,11 @@ def test_predictions_line_up_by_id_else_by_position_else_a_clear_error() -> None
 
 def test_uploads_parse_in_memory_any_format_with_limits_and_located_errors() -> None:
     up = upload.parse("spert-pred.json", spert_json(worse()).encode())
-    assert up.format == "spert" and len(up.sentences) == 3 and up.sentences[0].id == "spert-pred-1"
+    assert len(up.sentences) == 3 and up.sentences[0].id == "spert-pred-1"  # SpERT, detected
     aligned, how = align_to_gold(GOLD, up.sentences)
     assert how == "position" and aligned[2].relations == worse()[2].relations
     canonical = "".join(json.dumps(g) + "\n" for g in helpers.GOLD).encode()
-    assert upload.parse("gold.jsonl", canonical).format == "canonical"
+    assert upload.parse("gold.jsonl", canonical).sentences == tuple(GOLD)
     with pytest.raises(DataError, match="upload limit"):
         upload.parse("big.json", b" " * (upload.MAX_BYTES + 1))
     bad = canonical + json.dumps({**helpers.GOLD[0], "id": "x", "entities": [[0, 99, "Task"]]}).encode()
