@@ -170,25 +170,20 @@ def exports(rep: dict[str, Any], an: analysis.Analysis, *, convention: str, key:
     """The whole report as JSON, and as a Markdown or HTML A/B report (tables and charts) a person can
     paste into a draft; each file is built only when its button is clicked."""
     st.subheader("Export")
-    c1, c2, c3 = st.columns(3)
-    c1.download_button(
-        "Report (JSON)",
-        lambda: json.dumps(rep, indent=1),
-        file_name="report.json",
-        mime="application/json",
-        key=f"{key}_json",
+    files = (
+        ("Report (JSON)", lambda: json.dumps(rep, indent=1), "report.json", "application/json"),
+        (
+            "A/B report (Markdown)",
+            lambda: report_export.markdown(rep, an, convention=convention),
+            "ab-report.md",
+            "text/markdown",
+        ),
+        (
+            "A/B report (HTML with charts)",
+            lambda: report_export.html(rep, an, convention=convention),
+            "ab-report.html",
+            "text/html",
+        ),
     )
-    c2.download_button(
-        "A/B report (Markdown)",
-        lambda: report_export.markdown(rep, an, convention=convention),
-        file_name="ab-report.md",
-        mime="text/markdown",
-        key=f"{key}_md",
-    )
-    c3.download_button(
-        "A/B report (HTML with charts)",
-        lambda: report_export.html(rep, an, convention=convention),
-        file_name="ab-report.html",
-        mime="text/html",
-        key=f"{key}_html",
-    )
+    for col, (label, build, name, mime) in zip(st.columns(3), files, strict=True):
+        col.download_button(label, build, file_name=name, mime=mime, key=f"{key}_{name}")

@@ -174,7 +174,7 @@ def draw_row(row: list[render.View], *, number: int, notes: Sequence[str], stack
     text = render.sentence_text_html(row[0].sentence)
     note_html = "".join(f'<div class="enpar-note">{render.esc(c)}</div>' for c in notes)
     cols = 1 if stacked else len(row)
-    grid = "".join(render.view_html(v) for v in row)
+    grid = "".join(render.view_html(v, max_width=render.column_width(cols)) for v in row)
     show_html(
         f'<div class="enpar-row" style="border-top:1px solid #ddd;padding-top:4px">'
         f'<div style="font-weight:600">Sentence {number}</div>{text}{note_html}'

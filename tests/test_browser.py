@@ -6,6 +6,7 @@ page land in test-output/browser/ (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -70,40 +71,15 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -
     raise TimeoutError(f"streamlit not healthy after {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) -> Iterator[str]:
-    """The app on a free local port, over two test checkpoints and a small gold split."""
-    if CHROMIUM is None:
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    base = tmp_path_factory.mktemp("browser")
-    env = dict(
-        os.environ,
-        ENPAR_RUNS=str(helpers.make_runs_folder(base / "runs", encoder=tiny_encoder_dir)),
-        ENPAR_DATA=str(helpers.write_split(base / "data")),
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-    )
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str], log_name: str = "server.log") -> Iterator[str]:
+    """`streamlit run streamlit_app.py` on a free local port with this environment; yields its URL."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "streamlit_app.py",
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    with (OUTPUT / "server.log").open("wb") as log:
+    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]  # fmt: skip
+    with (OUTPUT / log_name).open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
@@ -115,6 +91,28 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) -> 
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def need_browser() -> None:
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) -> Iterator[str]:
+    """The app on a free local port, over two test checkpoints and a small gold split."""
+    need_browser()
+    base = tmp_path_factory.mktemp("browser")
+    env = dict(
+        os.environ,
+        ENPAR_RUNS=str(helpers.make_runs_folder(base / "runs", encoder=tiny_encoder_dir)),
+        ENPAR_DATA=str(helpers.write_split(base / "data")),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+    )
+    with streamlit_server(env) as url:
+        yield url
 
 
 def test_compare_escape_switch_pages_and_run_an_evaluation(server: str) -> None:
@@ -136,7 +134,7 @@ def test_compare_escape_switch_pages_and_run_an_evaluation(server: str) -> None:
                 timeout=SLOW
             )
             expect(page.get_by_text("B: enpar/best (ENPAR)").first).to_be_visible()
-            assert page.locator("svg.enpar-sent").count() == 4  # 2 sentences x 2 systems
+            expect(page.locator("svg.enpar-sent")).to_have_count(4, timeout=SLOW)  # 2 sentences x 2 systems
             assert page.locator("svg.enpar-sent g.arc").count() > 0
             # the XSS strings are text: no script element or image from them, no dialog
             assert page.locator("svg.enpar-sent text", has_text="alert(1)</script").count() >= 1

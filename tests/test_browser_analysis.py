@@ -9,13 +9,11 @@ test-output/browser/ (git-ignored).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, FLAGS, OUTPUT, ROOT, free_port, snap, wait_healthy
+from test_browser import CHROMIUM, FLAGS, OUTPUT, ROOT, need_browser, snap, streamlit_server
 
 pytestmark = pytest.mark.browser
 SLOW = 120_000  # ms
@@ -24,29 +22,12 @@ NAV = ("Compare", "Breakdown", "Examples", "Runs")
 
 @pytest.fixture(scope="module")
 def bare_server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[str]:
-    """The app on a free port with an empty runs folder (a fresh clone), over the shared data."""
-    if CHROMIUM is None:
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    base = tmp_path_factory.mktemp("bare")
-    env = dict(os.environ, ENPAR_RUNS=str(base / "runs"), ENPAR_DATA=str(shared_data), HF_HUB_OFFLINE="1")
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]  # fmt: skip
-    with (OUTPUT / "server-bare.log").open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, proc)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    """The app with an empty runs folder (a fresh clone), over the shared data."""
+    need_browser()
+    runs_dir = tmp_path_factory.mktemp("bare") / "runs"
+    env = dict(os.environ, ENPAR_RUNS=str(runs_dir), ENPAR_DATA=str(shared_data), HF_HUB_OFFLINE="1")
+    with streamlit_server(env, "server-bare.log") as url:
+        yield url
 
 
 def test_direct_breakdown_url_bar_click_then_two_uploaded_files(bare_server: str, tmp_path: Path) -> None:
