@@ -27,6 +27,7 @@ CKPT_B = "sb_ckpt_b"  # checkpoint folder (str) of system B
 SPLIT = "sb_split"  # dataset split name from enpar.datasets.find_splits(), e.g. "scierc/dev"
 EVAL_WHICH = "sb_eval_which"  # which checkpoints the sidebar's "Evaluate" button runs
 LAST_STARTED = "sb_last_started"  # ids of the runs the sidebar started last (for a confirmation line)
+REUSED = "sb_reused"  # of those, the ids that were already running (identical run reused, not started twice)
 
 # Compare.
 CMP_SOURCE = "cmp_source"  # "Paste text" | "Dataset sentence"
@@ -54,6 +55,7 @@ EX_BUCKET = "ex_bucket"
 DEFAULTS: dict[str, Any] = {
     EVAL_WHICH: "A and B",
     LAST_STARTED: [],
+    REUSED: [],
     CMP_SOURCE: "Paste text",
     CMP_TEXT: "",
     CMP_INDEX: 0,

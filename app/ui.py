@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import loading, runs, state
+from app import loading, run_checks, runs, starter, state
 from enpar.schema import DataError
 
 log = logging.getLogger("enpar.app")
@@ -83,31 +83,34 @@ def make_checkpoint_commands() -> str:
 
 
 def _starter_button() -> None:
-    """One button that builds a small BERT + ENPAR checkpoint pair in the background (app/runs.py)."""
-    start = getattr(runs, "start_starter_pair", None)  # h4's API; hidden until it exists
+    """One button that builds a small BERT + ENPAR checkpoint pair in the background (app/starter.py)."""
     splits = loading.find_splits()
-    if start is None or "scierc/train" not in splits:
+    if "scierc/train" not in splits:
         return
     store = run_store()
-    active = getattr(runs, "active_starter", lambda _s: None)(store)
+    active = next((r for r in store.runs(limit=50) if r.active and r.kind == "starter"), None)
     if active is not None:
         st.info(
-            f"The starter pair is being built (run #{active.id}): follow it on Runs.", icon=":material/build:"
+            f"The starter pair is being built (run #{active.id}, {run_checks.stage_text(active)}).",
+            icon=":material/build:",
         )
         st.page_link(state.PAGE_RUNS, label="Follow on Runs", icon=":material/pending_actions:")
         return
-    estimate = getattr(runs, "starter_estimate", lambda: "")()
-    if st.button(
-        "Build a small checkpoint pair in the background",
-        key="starter_start",
-        type="primary",
-        help=f"Fine-tunes a small BERT baseline and an ENPAR model on SciERC train. {estimate}",
-    ):
-        run = start(store, data_dir=Path(splits["scierc/train"]).parent, runs_dir=state.runs_dir())
+    train = Path(splits["scierc/train"])
+    pretrained = starter.find_pretrained() is not None
+    n_train = run_checks.check_dataset(train).n_sentences
+    minutes = starter.estimate_seconds(n_train, pretrained=pretrained) / 60
+    how = "fine-tunes" if pretrained else "pre-trains ENPAR briefly, then fine-tunes"
+    estimate = (
+        f"about {minutes:.0f} min on this machine (measured step times, app/starter.py): it {how} a small "
+        f"BERT baseline and ENPAR model for {starter.EPOCHS} epochs (a demo pair, far below the committed "
+        "results)"
+    )
+    if st.button("Build a small checkpoint pair in the background", key="starter_start", type="primary"):
+        run = starter.start_starter_pair(store, data=train.parent, runs_dir=state.runs_dir())
         st.session_state[state.LAST_STARTED] = [run.id]
         st.rerun()
-    if estimate:
-        st.caption(f"Time: {estimate}. Meanwhile Breakdown and Examples show the built-in comparison.")
+    st.caption(f"Time: {estimate}. Meanwhile Breakdown and Examples show the built-in comparison.")
 
 
 def no_checkpoint_help() -> None:
@@ -228,7 +231,11 @@ def sidebar() -> None:
 
 def _eval_controls(found: list[loading.CheckpointInfo], splits: dict[str, str]) -> None:
     st.subheader("Evaluation run")
-    ready = bool(found and splits)
+    split = selected_split()
+    check = run_checks.check_dataset(split[1]) if split else None
+    if check is not None and not check.ok:  # validated before a run is offered, not after it starts
+        st.error(f"The gold split cannot be evaluated on: {check.message}", icon=":material/error:")
+    ready = bool(found and check is not None and check.ok)
     st.segmented_control("Evaluate", EVAL_CHOICES, key=state.EVAL_WHICH, disabled=not ready, required=True)
     if st.button(
         "Start evaluation",
@@ -237,9 +244,12 @@ def _eval_controls(found: list[loading.CheckpointInfo], splits: dict[str, str]) 
         disabled=not ready,
         help="Runs `enpar evaluate` on the gold split in the background; see Runs.",
     ):
-        st.session_state[state.LAST_STARTED] = start_evaluations(
-            st.session_state.get(state.EVAL_WHICH) or "A and B"
-        )
+        try:
+            st.session_state[state.LAST_STARTED] = start_evaluations(
+                st.session_state.get(state.EVAL_WHICH) or "A and B"
+            )
+        except runs.RunError as exc:
+            show_error(exc, what="The evaluation was not started")
     recent = run_store().runs(limit=200)  # one query for both the active runs and the started ones
     active = [r for r in recent if r.active]
     started = st.session_state.get(state.LAST_STARTED) or []
@@ -247,6 +257,12 @@ def _eval_controls(found: list[loading.CheckpointInfo], splits: dict[str, str]) 
         known = {r.id: r.status for r in recent}
         listed = ", ".join(f"#{i} ({known.get(i, '?')})" for i in started)
         st.success(f"Started run{'s' if len(started) > 1 else ''} {listed}")
+        reused = st.session_state.get(state.REUSED) or []
+        if reused:
+            st.caption(
+                "Already running with the same checkpoint and data, so not started twice: "
+                + ", ".join(f"#{i}" for i in reused)
+            )
     if active:
         st.caption(f"{len(active)} run{'s' if len(active) > 1 else ''} in progress")
     if started or active:
@@ -272,10 +288,14 @@ def start_evaluations(which: str) -> list[int]:
     chosen = {"A": [state.CKPT_A], "B": [state.CKPT_B]}.get(which, [state.CKPT_A, state.CKPT_B])
     ckpts = list(dict.fromkeys(st.session_state.get(k) for k in chosen if st.session_state.get(k)))
     store = run_store()
-    started = []
+    started, reused = [], []
     for ckpt in ckpts:
+        before = runs.identical_active(store, checkpoint=ckpt, dataset=path)
         run = runs.start_run(
             store, checkpoint=ckpt, checkpoint_name=checkpoint_label(ckpt), dataset=path, split=name
         )
         started.append(run.id)
+        if before is not None and before.id == run.id:
+            reused.append(run.id)
+    st.session_state[state.REUSED] = reused
     return started

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from app import reporting, runs, state, ui
+from app import reporting, run_checks, runs, state, ui
 
 
 def _duration(seconds: float | None) -> str:
@@ -37,7 +37,7 @@ def runs_frame(all_runs: Sequence[runs.Run]) -> pd.DataFrame:
         rows.append(
             {
                 "run": r.id,
-                "status": r.status,
+                "status": r.status + (" (stale)" if run_checks.stale_reason(r) else ""),
                 "checkpoint": r.checkpoint_name,
                 "split": r.split,
                 "who": r.who,
@@ -53,16 +53,29 @@ def runs_frame(all_runs: Sequence[runs.Run]) -> pd.DataFrame:
 def active_run(run: runs.Run, store: runs.RunStore, *, key: str) -> None:
     """Live progress of one queued/running run, with a cancel button."""
     prog = run.progress()
-    done, total, stage = prog.get("done", 0), prog.get("total", 0), prog.get("stage", run.status)
+    done, total = prog.get("done", 0), prog.get("total", 0)
     frac = min(done / total, 1.0) if total else 0.0
     c1, c2 = st.columns([5, 1])
     c1.progress(
         frac,
-        text=f"#{run.id} {run.checkpoint_name} on {run.split}: {stage} {done}/{total or '?'} · "
+        text=f"#{run.id} {run.checkpoint_name} on {run.split}: {run_checks.stage_text(run)} · "
         f"{_duration(run.duration) or 'queued'}",
     )
     if c2.button("Cancel", key=f"{key}_cancel_{run.id}"):
         runs.cancel(store, run.id)
+        st.rerun()
+
+
+def _retry_button(run: runs.Run, *, label: str, key: str) -> None:
+    """Run it again as a new run (an identical active one is reused); the details then follow it."""
+    if st.button(label, key=f"{key}_retry_{run.id}"):
+        try:
+            new = runs.retry(ui.run_store(), run.id)
+        except runs.RunError as exc:
+            ui.show_error(exc, what=f"Run #{run.id} cannot run again")
+            return
+        st.session_state[state.LAST_STARTED] = [new.id]
+        st.session_state["runs_pick"] = new.id
         st.rerun()
 
 
@@ -72,12 +85,17 @@ def run_details(run: runs.Run, *, key: str) -> None:
         f"**Run #{run.id}** · `{run.status}` · {run.checkpoint_name} on {run.split} · by {run.who} · "
         f"{ui.when(run.created_at)} · {_duration(run.duration)}"
     )
+    stale = run_checks.stale_reason(run)
     if run.status == "failed":
         st.error(f"Run #{run.id} failed: {run.error}", icon=":material/cancel:")
         st.code(run.log_tail(40) or "(no log)", language="text")
     elif run.status == "cancelled":
         st.warning(f"Run #{run.id} was cancelled.")
-    elif run.status == "done":
+    elif stale:
+        st.warning(f"Stale: {stale}. Its scores describe the old inputs.", icon=":material/update:")
+    if run.status in ("failed", "cancelled") or stale:
+        _retry_button(run, label="Re-evaluate" if stale else "Retry", key=key)
+    if run.status == "done":
         scores = run_scores(run)
         cols = st.columns(len(scores) or 1)
         for col, (name, value) in zip(cols, scores.items(), strict=False):
@@ -113,6 +131,10 @@ def page() -> None:
             active_run(run, store, key="runs")
         st.dataframe(runs_frame(all_runs), hide_index=True, key="runs_table")
         ids = [r.id for r in all_runs]
+        newest = (st.session_state.get(state.LAST_STARTED) or [ids[0]])[-1]
+        if st.session_state.get("runs_pick") not in ids or st.session_state.get("runs_follow") != newest:
+            st.session_state["runs_pick"] = newest if newest in ids else ids[0]  # follow a new run
+            st.session_state["runs_follow"] = newest
         picked = st.selectbox("Details of run", ids, key="runs_pick", format_func=lambda i: f"#{i}")
         run_details(store.get(int(picked)), key="runs")
         if refreshing and not any(r.active for r in all_runs):
