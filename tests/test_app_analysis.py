@@ -199,6 +199,9 @@ def test_first_start_without_checkpoints_shows_the_committed_comparison(
     monkeypatch.setenv("ENPAR_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("ENPAR_DATA", str(shared_data))
     at = app()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.button(key="starter_start")  # Compare offers the starter pair (not clicked: it trains)
+    assert any("Time: about" in c.value and "min" in c.value for c in at.caption)
     at.switch_page("app/pages/breakdown.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["bd_source"] == "Built-in"
