@@ -17,9 +17,11 @@ def filters(items: list[examples.Disagreement], an: analysis.Analysis) -> list[e
         "Who is right",
         examples.CATEGORIES,
         key=state.EX_CATEGORY,
-        format_func=lambda c: (
-            c.replace("B", names["B"], 1).replace("A", names["A"], 1) if c != examples.CATEGORIES[0] else c
-        ),
+        format_func={  # names, not letters (a name may itself hold an "A" or a "B")
+            examples.CATEGORIES[0]: examples.CATEGORIES[0],
+            examples.CATEGORIES[1]: f"{names['B']} right, {names['A']} wrong",
+            examples.CATEGORIES[2]: f"{names['A']} right, {names['B']} wrong",
+        }.__getitem__,
     )
     labels = ["(all)", *sorted({d.label for d in items})]
     if st.session_state.get(state.EX_LABEL) not in labels:
