@@ -1,7 +1,8 @@
 """Finding checkpoints and splits, and cached loading: models as resources, predictions and data as data.
 
-Models load once per (checkpoint, weights file time) and are shared across sessions (st.cache_resource);
-predictions are cached by (checkpoint, text) (st.cache_data). torch is imported only when a model is
+Models load once per (checkpoint, weights file time), on a small thread pool shared across sessions
+(warm_up starts them in the background); predictions are cached by (checkpoint, tokens) (st.cache_data).
+Pasted text is handled by app.paste. torch is imported only when a model is
 loaded, so pages that only show metrics stay light.
 """
 
@@ -13,7 +14,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,6 @@ from enpar.schema import DataError, Sentence, read_jsonl
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 MAX_DEPTH = 5  # how deep under the runs folder to look for checkpoints
-CHUNK_CHARS = 2000  # split_text only (deprecated)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -262,47 +262,6 @@ def warm_up(checkpoints: Sequence[str | None]) -> threading.Thread | None:
     thread = threading.Thread(target=_warm, args=(chosen,), daemon=True, name="enpar-warm-up")
     thread.start()
     return thread
-
-
-def split_text(text: str, *, max_chars: int = CHUNK_CHARS) -> list[str]:
-    """Deprecated (app/views.py still sizes its progress bar with it; use prepare_paste): cut a paste
-    into chunks of whole lines of ~max_chars. Predictions no longer use these cuts."""
-    pieces: list[str] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if len(line) <= max_chars:
-            pieces.append(line)
-            continue
-        sentences = re.split(r"(?<=[.!?。！？])\s+", line)
-        for sent in sentences:  # a sentence longer than max_chars is cut at whitespace
-            while len(sent) > max_chars:
-                cut = sent.rfind(" ", 0, max_chars)
-                cut = cut if cut > 0 else max_chars
-                pieces.append(sent[:cut])
-                sent = sent[cut:].lstrip()
-            if sent.strip():
-                pieces.append(sent)
-    chunks: list[str] = []
-    for piece in pieces:
-        if chunks and len(chunks[-1]) + len(piece) + 1 <= max_chars:
-            chunks[-1] += "\n" + piece
-        else:
-            chunks.append(piece)
-    return chunks
-
-
-def predict_text(
-    checkpoint: str, text: str, *, progress: Callable[[int, int], None] | None = None
-) -> list[Sentence]:
-    """Deprecated (app/views.py still calls it): app.paste.prepare_paste + predict_paste; raises
-    ValueError on an empty or oversized paste. Ids s1, s2, ... over the paste, so both systems line up."""
-    from app import paste as pastes  # deprecated entry point: app.paste is the API
-
-    paste = pastes.prepare_paste(text)
-    if paste.error:
-        raise ValueError(paste.error)
-    return pastes.predict_paste(checkpoint, paste, progress=progress)
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)

@@ -438,17 +438,3 @@ def count_marks(views: Iterable[View]) -> dict[str, int]:
             for mark in filter(None, (item.status, "only" if item.only else None)):
                 counts[f"{kind}_{mark}"] = counts.get(f"{kind}_{mark}", 0) + 1
     return counts
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Kept for tests/test_app.py until its rendering tests move to tests/test_render.py (then delete).
-
-_token_x = layout._token_x
-_assign_levels = layout.assign_levels
-
-
-def _assign_anchors(arcs: list[_Arc], spans: dict[tuple[int, int], tuple[float, float]]) -> None:
-    for arc in arcs:
-        rel = arc.item.relation  # type: ignore[attr-defined]
-        arc.spans, arc.text = (rel.head.span, rel.tail.span), f"{rel.label} {_glyphs(arc.item)}".strip()  # type: ignore[arg-type]
-    layout.assign_anchors(arcs, spans)

@@ -7,7 +7,7 @@ checkpoint kept under checkpoints/ is used as --init when there is one, else a s
 first (annotate a slice of WikiText with spaCy, pre-train a few steps); then ENPAR is fine-tuned the same
 way. The checkpoints land in RUNS/starter/{bert,enpar}/best, where the app looks for checkpoints.
 
-The time estimate comes from timings measured on this machine (see STEP_SECONDS and benchmarks/README).
+The time estimate comes from timings measured on this machine, quiet and loaded (QUIET, LOADED).
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ PRESET = "scierc-cpu"  # enpar.presets: the adopted CPU setting (its epochs are 
 EPOCHS = 2  # a starter, not a result: about a tenth of the preset's budget
 WIKI_LINES = 400  # lines of wiki.valid.raw annotated for the short pre-training
 PT_STEPS = 30  # pre-training steps of 32 instances (scripts/demo.sh QUICK=1 takes the same)
-# Seconds measured here (2 shared cores, MiniLM; how: benchmarks/README.md, "starter pair"):
-STEP_SECONDS = {
-    "finetune_sentence_epoch": 0.045,  # per training sentence per epoch, dev evaluation included
-    "annotate_line": 0.02,  # per WikiText line (spaCy NER)
-    "pretrain_step": 4.0,  # per step of 32 instances
-    "startup": 15.0,  # per command: Python, torch and the encoder loading
-}
+# Seconds measured on this machine (2 cores, MiniLM, batch 8), quiet and loaded; how: benchmarks/README.md,
+# "Starter pair". Quiet: results/scierc-baseline-bs8-30ep/seed5216/log.txt, 74-80 s per epoch of 1861
+# sentences (dev evaluation included); pre-training 10.3 s per step of 128 instances
+# (results/scierc-pretrain-400/summary.json), i.e. about 2.6 s per step of 32. Loaded: a 1-epoch fine-tuning
+# of 1046 sentences took 1324 s (2026-12-08, load average 4-6: a 30-epoch training and tests on the same
+# 2 cores); pre-training is assumed to slow down by the same factor. Annotation: 300 WikiText lines in 5.4 s.
+QUIET = {"finetune_sentence_epoch": 0.041, "pretrain_step": 2.6, "annotate_line": 0.018, "startup": 10.0}
+LOADED = {"finetune_sentence_epoch": 1.27, "pretrain_step": 80.0, "annotate_line": 0.018, "startup": 30.0}
+STEP_SECONDS = QUIET
 
 
 @dataclass(frozen=True)
@@ -80,13 +82,24 @@ def plan(data: Path, out: Path, *, init: Path | None, epochs: int = EPOCHS) -> l
     return steps
 
 
-def estimate_seconds(n_train: int, *, epochs: int = EPOCHS, pretrained: bool) -> float:
-    """Wall seconds the pair takes here: two fine-tunings, plus the short pre-training without one."""
-    s = STEP_SECONDS
+def estimate_seconds(
+    n_train: int, *, epochs: int = EPOCHS, pretrained: bool, costs: dict[str, float] | None = None
+) -> float:
+    """Wall seconds the pair takes here: two fine-tunings, plus the short pre-training without a kept
+    pre-trained checkpoint; `costs` per step (default: the quiet machine, STEP_SECONDS)."""
+    s = costs or STEP_SECONDS
     total = 2 * (s["startup"] + n_train * epochs * s["finetune_sentence_epoch"])
     if not pretrained:
         total += 2 * s["startup"] + WIKI_LINES * s["annotate_line"] + PT_STEPS * s["pretrain_step"]
     return total
+
+
+def estimate_range(n_train: int, *, epochs: int = EPOCHS, pretrained: bool) -> tuple[float, float]:
+    """(quiet, loaded) wall seconds: both were measured here, and the machine is often shared."""
+    return (
+        estimate_seconds(n_train, epochs=epochs, pretrained=pretrained, costs=QUIET),
+        estimate_seconds(n_train, epochs=epochs, pretrained=pretrained, costs=LOADED),
+    )
 
 
 def start_starter_pair(

@@ -55,10 +55,8 @@ def test_one_sentence_per_line_and_unicode(checkpoint: str) -> None:
     assert len(lines.sentences) == 3 and "one per line" in lines.notes[0]
     assert lines.sentences[1].tokens == ("عربي", "نص", "هنا")
     assert paste.long_sentence_notes(checkpoint, lines.sentences) == []
-    # the old entry point still works on the same paste (app/views.py until it moves)
-    assert len(loading.predict_text(checkpoint, text)) == len(paste.prepare_paste(text).sentences)
-    with pytest.raises(ValueError, match="empty"):
-        loading.predict_text(checkpoint, "   ")
+    preds = paste.predict_paste(checkpoint, lines)
+    assert [p.tokens for p in preds] == [s.tokens for s in lines.sentences]
 
 
 def test_models_load_once_also_from_the_warm_up(checkpoint: str) -> None:

@@ -145,6 +145,8 @@ def test_starter_pair_plan_uses_a_kept_pretrained_checkpoint_or_pretrains_first(
     assert fresh[-1].argv[fresh[-1].argv.index("--init") + 1].endswith(f"step-{starter.PT_STEPS:06d}")
     quick, slow = (starter.estimate_seconds(1861, pretrained=p) for p in (True, False))
     assert 0 < quick < slow
+    quiet, loaded = starter.estimate_range(1861, pretrained=False)
+    assert quiet == slow and 5 * 60 < quiet < 15 * 60 and loaded > 10 * quiet
 
     src = tmp_path / "wiki.raw"
     src.write_text("".join(f"line {i}\n" for i in range(10)))
