@@ -27,12 +27,12 @@ PRESET = "scierc-cpu"  # enpar.presets: the adopted CPU setting (its epochs are 
 EPOCHS = 2  # a starter, not a result: about a tenth of the preset's budget
 WIKI_LINES = 400  # lines of wiki.valid.raw annotated for the short pre-training
 PT_STEPS = 30  # pre-training steps of 32 instances (scripts/demo.sh QUICK=1 takes the same)
-# Seconds measured on this machine (2 cores, MiniLM, batch 8), quiet and loaded; how: benchmarks/README.md,
-# "Starter pair". Quiet: results/scierc-baseline-bs8-30ep/seed5216/log.txt, 74-80 s per epoch of 1861
-# sentences (dev evaluation included); pre-training 10.3 s per step of 128 instances
-# (results/scierc-pretrain-400/summary.json), i.e. about 2.6 s per step of 32. Loaded: a 1-epoch fine-tuning
-# of 1046 sentences took 1324 s (2026-12-08, load average 4-6: a 30-epoch training and tests on the same
-# 2 cores); pre-training is assumed to slow down by the same factor. Annotation: 300 WikiText lines in 5.4 s.
+# Seconds measured on this machine (2 cores, MiniLM, batch 8), quiet and loaded.
+# Quiet: results/scierc-baseline-bs8-30ep/seed5216/log.txt, 74-80 s per epoch of 1861 sentences (dev
+# evaluation included); pre-training 10.3 s per step of 128 instances (results/scierc-pretrain-400/
+# summary.json), about 2.6 s per step of 32. Loaded: a 1-epoch fine-tuning of 1046 sentences took 1324 s
+# (2026-12-08, load average 4-6: a 30-epoch training and tests on the same 2 cores); pre-training is
+# assumed to slow down by the same factor. Annotation: 300 WikiText lines in 5.4 s, start-up included.
 QUIET = {"finetune_sentence_epoch": 0.041, "pretrain_step": 2.6, "annotate_line": 0.018, "startup": 10.0}
 LOADED = {"finetune_sentence_epoch": 1.27, "pretrain_step": 80.0, "annotate_line": 0.018, "startup": 30.0}
 STEP_SECONDS = QUIET
