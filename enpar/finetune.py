@@ -155,6 +155,7 @@ class _Trainer:
         default_factory=lambda: {"epoch": 0, "step": 0, "best_score": -1.0, "best_epoch": 0, "bad_evals": 0}
     )
     epoch_seconds: list[float] = field(default_factory=list)
+    schedule: tuple[int, int] = (0, 0)  # scheduled optimizer steps, warmup steps
 
     @property
     def config(self) -> FinetuneConfig:
@@ -190,12 +191,7 @@ def finetune(
     )
     settings = _resumed_settings(out, new.config.epochs) if resume else _new_settings(out, new, train, dev)
     if requested is None:
-        defaults = ModelConfig()
-        requested = [
-            f.name
-            for f in fields(ModelConfig)
-            if getattr(new.model_config, f.name) != getattr(defaults, f.name)
-        ]
+        requested = _changed_fields(new.model_config)
     device = torch.device(device) if device is not None else pick_device()
     torch.manual_seed(settings.config.seed)
     # on resume the saved model config already holds an --init checkpoint's architecture, and the weights
@@ -231,6 +227,12 @@ def finetune(
     return _finish(trainer, stopped)
 
 
+def _changed_fields(config: ModelConfig) -> list[str]:
+    """The fields of `config` that differ from the defaults (what an API caller asked for)."""
+    defaults = ModelConfig()
+    return [f.name for f in fields(ModelConfig) if getattr(config, f.name) != getattr(defaults, f.name)]
+
+
 def _new_settings(
     out: Path, settings: _Settings, train: Sequence[Sentence], dev: Sequence[Sentence]
 ) -> _Settings:
@@ -260,7 +262,7 @@ def _prepare_optimisation(t: _Trainer) -> None:
         len(t.train_ex), cfg.batch_size, cfg.schedule_epochs or cfg.epochs, cfg.warmup
     )
     t.scheduler = linear_schedule(t.optimizer, total, warmup)
-    t.meta["scheduled_steps"], t.meta["warmup_steps"] = total, warmup
+    t.schedule = (total, warmup)
     t.ddp_model = t.model
     if t.distributed:
         from torch.nn.parallel import DistributedDataParallel
@@ -272,7 +274,7 @@ def _prepare_optimisation(t: _Trainer) -> None:
 def _start_or_resume(t: _Trainer, resume: bool) -> None:
     """Resume: restore state/ and drop dev_metrics lines past it. New: write config.json and log the data."""
     s, out = t.settings, t.out
-    total, warmup = t.meta.pop("scheduled_steps"), t.meta.pop("warmup_steps")
+    total, warmup = t.schedule
     if resume:
         t.meta.update(
             load_trainer_state(out / "state", model=t.model, optimizer=t.optimizer, scheduler=t.scheduler)
