@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enpar import metrics
-from enpar.align import align_to_gold
+from enpar.alignment import align_to_gold
 from enpar.breakdown import (
     DEFAULT_EDGES,
     arg_spans,

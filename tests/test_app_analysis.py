@@ -12,7 +12,7 @@ import studio_helpers as helpers
 from streamlit.testing.v1 import AppTest
 
 from app import analysis, builtin, examples, report_export, reporting, upload
-from enpar.align import align_to_gold
+from enpar.alignment import align_to_gold
 from enpar.schema import DataError, Relation, sentence_from_json
 
 ROOT = Path(__file__).resolve().parents[1]

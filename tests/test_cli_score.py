@@ -180,3 +180,27 @@ def test_score_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["score", "--help"])
     assert exit_info.value.code == 0
     assert "--symmetric-labels" in capsys.readouterr().out
+
+
+def test_score_files_without_ids_line_up_by_position(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two files with no sentence ids get ids from their own names, so none match; same tokens in the same
+    # order still score, and the command says how it lined them up.
+    def unified(sents: list[Sentence], path: Path) -> Path:
+        rows = [
+            {"tokens": list(s.tokens), "entities": [[e.start, e.end, e.label] for e in s.entities]}
+            for s in sents
+        ]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return path
+
+    gold = unified(GOLD, tmp_path / "gold" / "test.json")
+    pred = unified(PRED, tmp_path / "other" / "pred.json")
+    assert main(["score", str(gold), str(pred), "--bootstrap", "0"]) == 0
+    out = capsys.readouterr()
+    assert "by position" in out.err and "6 gold entities" in out.out
+    shuffled = unified(PRED[::-1], tmp_path / "other" / "shuffled.json")
+    assert main(["score", str(gold), str(shuffled)]) == 2
+    assert "by position, sentence 1" in capsys.readouterr().err

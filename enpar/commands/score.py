@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from enpar.alignment import BY_POSITION, align_to_gold
     from enpar.datasets import symmetric_labels_for
     from enpar.metrics import report
     from enpar.readers import read_dataset
@@ -128,7 +129,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     gold = read_dataset(args.gold, args.format)
-    systems = [read_dataset(p, args.pred_format) for p in paths]
+    systems = []
+    for path, name in zip(paths, names, strict=True):
+        # Other systems' files often carry no sentence ids: they line up by position when tokens match.
+        sents, how = align_to_gold(gold, read_dataset(path, args.pred_format), what=f"{path}")
+        if how == BY_POSITION:
+            print(
+                f"note: {name} ({path}) lined up with the gold by position (ids differ, tokens match)",
+                file=sys.stderr,
+            )
+        systems.append(sents)
     try:
         rep = report(
             gold,
