@@ -192,16 +192,22 @@ def set_app_threads() -> None:
 
 
 MAX_PREDICTORS = 6  # loaded models kept (A, B and a few recent ones)
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enpar-load")  # A and B load side by side
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="enpar-load")  # a slow load never blocks a queue
 _PREDICTORS: OrderedDict[tuple[str, float], Future[Any]] = OrderedDict()
 _PREDICTORS_LOCK = threading.Lock()
 
 
+_BUILD_LOCK = threading.Lock()  # one model load at a time: transformers' lazy imports are not thread-safe
+
+
 def _build_predictor(checkpoint: str) -> Any:
     set_app_threads()  # pool threads predict nothing, but torch reads the setting per thread
-    from enpar.predict import Predictor  # torch: imported on first use only
+    # Loading A and B at once failed about one time in three ("cannot import name 'AutoConfig' from
+    # 'transformers'"), so loads are serial; they still run off the page's thread, beside spaCy's.
+    with _BUILD_LOCK:
+        from enpar.predict import Predictor  # torch: imported on first use only
 
-    return Predictor.from_checkpoint(checkpoint)
+        return Predictor.from_checkpoint(checkpoint)
 
 
 def _predictor_future(checkpoint: str) -> Future[Any]:

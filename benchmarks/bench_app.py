@@ -8,8 +8,8 @@ Cold (each in a fresh Python process, so imports, model loading and spaCy are al
 - baseline, serial: the paste is there on the first page run, so the first run loads everything itself;
   the clock runs from process start to the drawn result;
 - warm-up: the first page run shows the page (the frame starts `loading.warm_up(A, B)` in the background),
-  then the user clicks Compare after --think seconds; the clock runs from the click to the drawn result
-  (the target: < 5 s). Process start to page shown is reported too.
+  then the user clicks Compare at once, and (in another fresh process) after --think seconds; the clock
+  runs from the click to the drawn result (the target: < 5 s). Process start to page shown is reported.
 Warm (one process, models loaded; median of --repeats, interleaved):
 - baseline: what the app did before app.paste: each system splits the paste with spaCy itself and
   predicts it (Predictor.predict(text) for A and for B), without Streamlit;
@@ -170,13 +170,19 @@ def main() -> int:
         runs = helpers.make_runs_folder(Path(tmp) / "runs", encoder=default_encoder_path())
         os.environ["ENPAR_RUNS"] = str(runs)
         os.environ["ENPAR_DATA"] = str(Path(tmp) / "no-data")
-        cold = {mode: run_cold(mode, args.think, dict(os.environ)) for mode in ("serial", "warmup")}
+        env = dict(os.environ)
+        cold = {
+            "serial": run_cold("serial", 0.0, env),
+            "warmup_click_at_once": run_cold("warmup", 0.0, env),
+            "warmup": run_cold("warmup", args.think, env),
+        }
         samples = run_warm(args.repeats)
 
     warm = {k: statistics.median(v) for k, v in samples.items()}
     rows = {
         "cold, baseline: process start -> result (serial)": cold["serial"]["start_to_result"],
         "cold, warm-up: process start -> page shown": cold["warmup"]["start_to_page"],
+        "cold, warm-up: Compare click at once -> result": cold["warmup_click_at_once"]["click_to_result"],
         f"cold, warm-up: Compare click ({args.think:g} s later) -> result": cold["warmup"]["click_to_result"],
         "warm, baseline: Predictor.predict(text) A + B": warm["baseline"],
         "warm, app, new text (target)": warm["new_text"],
@@ -187,8 +193,11 @@ def main() -> int:
     for name, value in rows.items():
         print(f"{name:<58} {value:>8.3f} s")
     cold_ok = cold["warmup"]["click_to_result"] < COLD_TARGET_S
+    at_once_ok = cold["warmup_click_at_once"]["click_to_result"] < COLD_TARGET_S
     warm_ok = warm["new_text"] < WARM_TARGET_S
-    print(f"target cold (click -> result) < {COLD_TARGET_S} s: {'met' if cold_ok else 'MISSED'}")
+    print(f"target cold (click {args.think:g} s after the page -> result) < {COLD_TARGET_S} s: "
+          f"{'met' if cold_ok else 'MISSED'}")  # fmt: skip
+    print(f"target cold (click at once -> result) < {COLD_TARGET_S} s: {'met' if at_once_ok else 'MISSED'}")
     print(f"target warm (new text) < {WARM_TARGET_S} s: {'met' if warm_ok else 'MISSED'}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +211,7 @@ def main() -> int:
         "cold": cold,
         "samples": samples,
         "targets": {"cold_click_to_result_s": COLD_TARGET_S, "warm_new_text_s": WARM_TARGET_S},
-        "targets_met": {"cold": cold_ok, "warm": warm_ok},
+        "targets_met": {"cold": cold_ok, "cold_click_at_once": at_once_ok, "warm": warm_ok},
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
