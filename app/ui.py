@@ -99,10 +99,11 @@ def _starter_button() -> None:
     train = Path(splits["scierc/train"])
     pretrained = starter.find_pretrained() is not None
     n_train = run_checks.check_dataset(train).n_sentences
-    minutes = starter.estimate_seconds(n_train, pretrained=pretrained) / 60
+    quiet, loaded = (t / 60 for t in starter.estimate_range(n_train, pretrained=pretrained))
     how = "fine-tunes" if pretrained else "pre-trains ENPAR briefly, then fine-tunes"
     estimate = (
-        f"about {minutes:.0f} min on this machine (measured step times, app/starter.py): it {how} a small "
+        f"about {quiet:.0f} min on an idle 2-core CPU, up to {loaded / 60:.0f} h while other training shares "
+        f"it (measured step times, app/starter.py): it {how} a small "
         f"BERT baseline and ENPAR model for {starter.EPOCHS} epochs (a demo pair, far below the committed "
         "results)"
     )
@@ -174,6 +175,8 @@ def frame() -> None:
         run_store()
     )  # once per script run: close runs whose worker vanished while the app was down
     sidebar()
+    # Load the chosen pair and spaCy in the background now, so the first Compare does not wait for them.
+    loading.warm_up([st.session_state.get(state.CKPT_A), st.session_state.get(state.CKPT_B)])
 
 
 def _keep_valid(key: str, options: list[str], default: str | None) -> None:
