@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The pre-registered ENPAR-vs-BERT study (docs/experiments.md): fine-tuning arms, seeds, results, report.
 #
-#   ENPAR_INIT=runs/pretrain-enpar/step-000300 MLM_INIT=runs/pretrain-mlm/step-000300 \
+#   ENPAR_DIR=runs/pretrain-enpar MLM_DIR=runs/pretrain-mlm scripts/study_enpar_vs_bert.sh select
+#       # first: every checkpoint of both arms at 10%, seed 7001, dev only -> results/study-select/choice.json
+#   ENPAR_INIT=runs/pretrain-enpar/step-000360 MLM_INIT=runs/pretrain-mlm/step-000360 \
 #       scripts/study_enpar_vs_bert.sh lowres   # 10% of train: BERT / MLM-adapted / ENPAR x seeds 7001-7010
 #   ENPAR_INIT=... scripts/study_enpar_vs_bert.sh full      # all of train: ENPAR x seeds 5228-5232 against the
 #                                                           # committed scierc-cpu BERT runs of the same seeds
@@ -28,7 +30,7 @@ PRESET=${PRESET:-scierc-cpu}
 ENCODER=${ENCODER:-minilm}
 LANES=${LANES:-2}
 EXTRA=${EXTRA:-}  # extra `enpar finetune` flags: only for smoke tests (the registered study uses none)
-SETTING=${1:?usage: study_enpar_vs_bert.sh lowres|full|report}
+SETTING=${1:?usage: study_enpar_vs_bert.sh select|lowres|full|report}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false ENPAR_THREADS=1
 
 if [[ "$SETTING" == "report" ]]; then
@@ -53,6 +55,13 @@ bert_from_committed() {  # results/study-full/bert/seedS from results/scierc-bas
 }
 
 case "$SETTING" in
+    select)  # the checkpoint choice (protocol): each pre-training checkpoint of each arm, 10%, dev only
+        SEEDS=${SEEDS:-7001}
+        TRAIN=runs/scierc-train-10pct.json
+        [[ -f "$TRAIN" ]] || "$PY" scripts/subset_docs.py splits/scierc-train-10pct.txt --out "$TRAIN"
+        ARMS=""
+        for d in "${ENPAR_DIR:?set ENPAR_DIR to the ENPAR pre-training folder}"/step-*; do ARMS+=" enpar@${d##*/}"; done
+        for d in "${MLM_DIR:?set MLM_DIR to the MLM pre-training folder}"/step-*; do ARMS+=" mlm@${d##*/}"; done ;;
     lowres)
         ARMS=${ARMS:-bert mlm enpar}
         SEEDS=${SEEDS:-$(seq 7001 7010)}
@@ -63,7 +72,7 @@ case "$SETTING" in
         SEEDS=${SEEDS:-$(seq 5228 5232)}
         TRAIN=$DATA/train.json
         bert_from_committed ;;
-    *) echo "unknown setting $SETTING (lowres|full|report)" >&2; exit 2 ;;
+    *) echo "unknown setting $SETTING (select|lowres|full|report)" >&2; exit 2 ;;
 esac
 
 init_of() {  # the --init arguments of an arm
@@ -71,6 +80,8 @@ init_of() {  # the --init arguments of an arm
         bert) echo "--encoder $ENCODER" ;;
         mlm) echo "--init ${MLM_INIT:?set MLM_INIT to the MLM checkpoint}" ;;
         enpar) echo "--init ${ENPAR_INIT:?set ENPAR_INIT to the ENPAR checkpoint}" ;;
+        enpar@*) echo "--init $ENPAR_DIR/${1#enpar@}" ;;
+        mlm@*) echo "--init $MLM_DIR/${1#mlm@}" ;;
         *) echo "unknown arm $1" >&2; exit 2 ;;
     esac
 }
@@ -86,10 +97,14 @@ one_run() {  # ARM SEED: fine-tune (or resume), evaluate on test, copy the resul
         $ENPAR finetune --train "$TRAIN" --dev "$DATA/dev.json" --out "$run" --preset "$PRESET" \
             --seed "$seed" $(init_of "$arm") --no-progress $EXTRA
     fi
-    [[ -f "$run/test/metrics.json" ]] || $ENPAR evaluate "$run/best" "$DATA/test.json" --out "$run/test" \
-        --no-progress >/dev/null
     mkdir -p "$res"
     cp "$run/config.json" "$run/log.txt" "$run/dev_metrics.jsonl" "$run/summary.json" "$res/"
+    if [[ "$SETTING" == "select" ]]; then  # the choice is made on dev alone: no test run at all
+        echo "== $SETTING $arm seed $seed done"
+        return
+    fi
+    [[ -f "$run/test/metrics.json" ]] || $ENPAR evaluate "$run/best" "$DATA/test.json" --out "$run/test" \
+        --no-progress >/dev/null
     cp "$run/test/metrics.json" "$res/test_metrics.json"
     cp "$run/test/predictions.jsonl" "$res/predictions.jsonl"
     echo "== $SETTING $arm seed $seed done"
@@ -108,4 +123,23 @@ for ((lane = 0; lane < LANES; lane++)); do
     ) > "runs/study-$SETTING-lane$lane.log" 2>&1 &
 done
 wait
+if [[ "$SETTING" == "select" ]]; then  # per arm, the step with the best dev score (ties: the later step)
+    "$PY" - results/study-select <<'PY'
+import json, sys
+from pathlib import Path
+
+root = Path(sys.argv[1])
+scores = {}
+for summary in sorted(root.glob("*@*/seed*/summary.json")):
+    arm, step = summary.parent.parent.name.split("@")
+    scores.setdefault(arm, {}).setdefault(step, []).append(json.loads(summary.read_text())["best_dev_score"])
+choice = {}
+for arm, steps in scores.items():
+    mean = {step: sum(v) / len(v) for step, v in steps.items()}
+    choice[arm] = {"step": max(sorted(mean), key=lambda s: (mean[s], s)), "dev_score": mean}
+(root / "choice.json").write_text(json.dumps(choice, indent=2) + "\n")
+for arm, c in choice.items():
+    print(f"{arm}: {c['step']} (dev score {c['dev_score'][c['step']]:.4f}); all: {c['dev_score']}")
+PY
+fi
 echo "all $SETTING runs done; results in results/study-$SETTING/ (scripts/study_enpar_vs_bert.sh report)"
