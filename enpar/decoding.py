@@ -88,6 +88,8 @@ def read_decoding(checkpoint: str | Path) -> Decoding:
 
 def write_decoding(checkpoint: str | Path, decoding: Decoding) -> Path:
     """Write decoding.json into a checkpoint folder (the only file of it ever written after training)."""
+    from enpar.storage import write_json  # torch-free at import: the CLI's --help reads this module
+
     path = Path(checkpoint) / DECODING_FILE
-    path.write_text(json.dumps(decoding.to_dict(), indent=2) + "\n", encoding="utf-8")
+    write_json(path, decoding.to_dict())
     return path

@@ -22,9 +22,8 @@ from torch import Tensor, nn
 
 from enpar.config import Labels, ModelConfig
 from enpar.data import Batch
-from enpar.model import JointModel, JointOutput, ordered_pairs
+from enpar.model import JointModel, JointOutput, entity_candidates, pair_candidates
 from enpar.schema import Entity, Relation
-from enpar.tagging import Span, spans_from_ids
 
 
 def mean_log_probs(logits: Sequence[Tensor]) -> Tensor:
@@ -77,25 +76,13 @@ class Ensemble(nn.Module):
         words = [m.encoder.encode_batch(batch) for m in members]
         lengths = batch.lengths
         tag_logits = mean_log_probs([m.tagger(w) for m, w in zip(members, words, strict=True)])
-        pred_ids = lead.tag_ids(tag_logits, lengths)
-        span_rows = [
-            (b, st, ed)
-            for b, n in enumerate(lengths)
-            for st, ed in dict.fromkeys(spans_from_ids(pred_ids[b][:n]))
-        ]
+        cand = entity_candidates(lead.tag_ids(tag_logits, lengths), lengths, None, None)
+        span_rows = [(b, st, ed) for b, spans in enumerate(cand) for st, ed in spans]
         spans_t = torch.tensor(span_rows, dtype=torch.long, device=words[0].device).reshape(-1, 3)
         scored = [m.entity_scores(w, spans_t) for m, w in zip(members, words, strict=True)]
         entity_logits = mean_log_probs([logits for _, logits in scored])
-        entities: list[list[Span]] = [[] for _ in lengths]
-        for (b, st, ed), label in zip(span_rows, lead.entity_labels(entity_logits), strict=True):
-            if label != 0:
-                entities[b].append((st, ed))
-        row_of = {row: i for i, row in enumerate(span_rows)}
-        pair_rows = [
-            (row_of[(b, *e1)], row_of[(b, *e2)])
-            for b, ents in enumerate(entities)
-            for e1, e2 in ordered_pairs(ents)
-        ]
+        entities = lead.predicted_entities(span_rows, entity_logits, len(lengths))
+        pair_rows, _ = pair_candidates(span_rows, entities, None, None)
         pairs_t = torch.tensor(pair_rows, dtype=torch.long, device=spans_t.device).reshape(-1, 2)
         relation_logits = mean_log_probs(
             [

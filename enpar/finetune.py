@@ -56,7 +56,7 @@ from enpar.runtime import (
 )
 from enpar.schema import Sentence
 from enpar.selection import evaluate, micro_f1s, selection_score
-from enpar.selection import score_row as score_row  # scripts import it from here too
+from enpar.storage import truncate_jsonl
 from enpar.training import (
     Log,
     build_optimizer,
@@ -68,8 +68,6 @@ from enpar.training import (
     refuse_existing_run,
     save_trainer_state,
     schedule_steps,
-    truncate_metrics,
-    unwrap,
     write_json,
 )
 
@@ -281,7 +279,7 @@ def _start_or_resume(t: _Trainer, resume: bool) -> None:
         )
         t.log(f"resumed {out} after epoch {t.meta['epoch']} (step {t.meta['step']})")
         if is_main():
-            truncate_metrics(out / "dev_metrics.jsonl", t.meta["epoch"])
+            truncate_jsonl(out / "dev_metrics.jsonl", "epoch", t.meta["epoch"])
         return
     if not is_main():
         return
@@ -487,7 +485,3 @@ def _finish(t: _Trainer, stopped: bool) -> dict[str, Any]:
         t.log(f"done: best epoch {meta['best_epoch']} dev score {meta['best_score']:.4f}")
     barrier()
     return summary
-
-
-def unwrap_model(model: torch.nn.Module) -> JointModel:
-    return unwrap(model)  # type: ignore[return-value]

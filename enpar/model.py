@@ -85,15 +85,12 @@ class JointModel(nn.Module):
         words = self.encoder.encode_batch(batch)  # (B, N, H)
         tag_logits = self.tagger(words)  # (B, N, 6)
         gold, lengths, device = batch.gold, batch.lengths, words.device
-        cand = _entity_candidates(self.tag_ids(tag_logits, lengths), lengths, gold, gold_tags)
+        cand = entity_candidates(self.tag_ids(tag_logits, lengths), lengths, gold, gold_tags)
         span_rows = [(b, st, ed) for b in range(len(cand)) for st, ed in cand[b]]
         spans_t = torch.tensor(span_rows, dtype=torch.long, device=device).reshape(-1, 3)  # (S, 3)
         ent_vecs, entity_logits = self.entity_scores(words, spans_t)
-        predicted: list[list[Span]] = [[] for _ in cand]
-        for (b, st, ed), label in zip(span_rows, self.entity_labels(entity_logits), strict=True):
-            if label != 0:
-                predicted[b].append((st, ed))
-        pair_rows, pair_labels = _pair_candidates(span_rows, predicted, gold, gold_entities)
+        predicted = self.predicted_entities(span_rows, entity_logits, len(cand))
+        pair_rows, pair_labels = pair_candidates(span_rows, predicted, gold, gold_entities)
         pairs_t = torch.tensor(pair_rows, dtype=torch.long, device=device).reshape(-1, 2)  # (P, 2)
         relation_logits = self.relation_scores(words, lengths, spans_t, ent_vecs, pairs_t)
         out = JointOutput(tag_logits, spans_t, entity_logits, pairs_t, relation_logits, len(cand))
@@ -140,6 +137,16 @@ class JointModel(nn.Module):
         )  # (P, 256)
         return self.relation_head(pair_vecs)
 
+    def predicted_entities(
+        self, span_rows: Sequence[tuple[int, int, int]], entity_logits: Tensor, n_sentences: int
+    ) -> list[list[Span]]:
+        """Per sentence, the candidate spans (rows b, start, end) whose predicted type is not None."""
+        predicted: list[list[Span]] = [[] for _ in range(n_sentences)]
+        for (b, st, ed), label in zip(span_rows, self.entity_labels(entity_logits), strict=True):
+            if label != 0:
+                predicted[b].append((st, ed))
+        return predicted
+
     def entity_labels(self, logits: Tensor) -> list[int]:
         """Predicted entity label per candidate: the argmax of its logits (0 = None)."""
         return _argmax(logits)
@@ -181,7 +188,7 @@ class JointModel(nn.Module):
         return result
 
 
-def _entity_candidates(
+def entity_candidates(
     pred_ids: list[list[int]],
     lengths: Sequence[int],
     gold: Sequence[Gold] | None,
@@ -203,7 +210,7 @@ def _entity_candidates(
     return cand
 
 
-def _pair_candidates(
+def pair_candidates(
     span_rows: list[tuple[int, int, int]],
     predicted: list[list[Span]],
     gold: Sequence[Gold] | None,

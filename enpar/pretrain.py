@@ -40,10 +40,11 @@ from enpar.encoders import EnparEncoder
 from enpar.encoding import load_tokenizer, max_pieces, resolve_encoder
 from enpar.objectives import ACD_FORMS, PretrainModel, load_mlm_head
 from enpar.pretrain_data import MLM, OBJECTIVES, TASKS, PretrainData, PretrainDataConfig
-from enpar.pretrain_log import LOG, Baselines, append_row, coverage_summary, plot, truncate_log
+from enpar.pretrain_log import LOG, Baselines, append_row, coverage_summary, plot
 from enpar.pretrain_log import mean as _mean
 from enpar.pretrain_sync import all_reduce_gradients, broadcast_parameters, fingerprints, micro_seed
 from enpar.runtime import autocast, barrier, init_distributed, is_main, pick_device, rank, world_size
+from enpar.storage import truncate_jsonl
 from enpar.training import (
     build_optimizer,
     clip_gradients,
@@ -254,7 +255,7 @@ def _restore(run: Run) -> None:
         for task in run.config.tasks:
             run.data.skip(s, task, run.step * run.per_stream * run.config.micro(task))
     if is_main():
-        truncate_log(run.out / LOG, run.step)
+        truncate_jsonl(run.out / LOG, "step", run.step)
 
 
 def _write_run_config(run: Run, mlm_head: str) -> None:

@@ -73,18 +73,6 @@ def append_row(out: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
-def truncate_log(path: Path, step: int) -> None:
-    """Drop the rows after `step` (a resumed run rewrites them)."""
-    if not path.is_file():
-        return
-    keep = [
-        ln
-        for ln in path.read_text(encoding="utf-8").splitlines()
-        if ln.strip() and json.loads(ln)["step"] <= step
-    ]
-    path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
-
-
 def plot(out: Path) -> None:
     """Redraw the loss curves; a plotting problem must never stop training."""
     try:

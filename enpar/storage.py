@@ -34,6 +34,19 @@ def save_tensors(
     os.replace(tmp, path)
 
 
+def truncate_jsonl(path: str | Path, key: str, last: int) -> None:
+    """Drop the JSON lines whose `key` (epoch, step) is past `last`: a resumed run rewrites them."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    keep = [
+        ln
+        for ln in path.read_text(encoding="utf-8").splitlines()
+        if ln.strip() and json.loads(ln).get(key, 0) <= last
+    ]
+    path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 TAGS: tuple[str, ...] = ("PAD", "B", "I", "E", "O", "U")
 TAG_INDEX: dict[str, int] = {t: i for i, t in enumerate(TAGS)}
-PAD_ID, O_ID = TAG_INDEX["PAD"], TAG_INDEX["O"]
+PAD_ID = TAG_INDEX["PAD"]
 
 Span = tuple[int, int]  # [start, end) in words
 

@@ -280,15 +280,3 @@ def progress_bar(total: int, desc: str, enabled: bool, *, position: int = 0, lea
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, position=position, leave=leave, dynamic_ncols=True, file=sys.stderr)
-
-
-def truncate_metrics(path: Path, epochs_done: int) -> None:
-    """Drop per-epoch lines past the saved state (an epoch interrupted after logging is redone)."""
-    if not path.is_file():
-        return
-    keep = [
-        ln
-        for ln in path.read_text(encoding="utf-8").splitlines()
-        if ln.strip() and json.loads(ln).get("epoch", 0) <= epochs_done
-    ]
-    path.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
