@@ -45,10 +45,6 @@ class Analysis:
     warnings: tuple[str, ...] = field(default=())
 
     @property
-    def systems(self) -> dict[str, tuple[Sentence, ...]]:
-        return dict(zip(self.names, self.preds, strict=True))
-
-    @property
     def paired(self) -> bool:
         return len(self.names) == 2
 

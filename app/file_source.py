@@ -41,8 +41,9 @@ def _upload_slot(slot: str, label: str, *, key: str) -> upload.Upload | None:
     return kept[slot]
 
 
-def _gold(*, key: str) -> tuple[str, str, list] | None:
-    """(name, source, sentences) of the gold: a split of the data folder, or an uploaded file."""
+def _gold(*, key: str) -> tuple[str, str, list, str, str | None] | None:
+    """(name, source, sentences, version, path) of the gold: a split of the data folder (path, version =
+    its modification time) or an uploaded file (no path, version = its content digest)."""
     splits = loading.find_splits()
     mode = st.segmented_control(
         "Gold",
@@ -55,12 +56,13 @@ def _gold(*, key: str) -> tuple[str, str, list] | None:
         if not splits and mode != "Upload":
             st.caption("No split in the data folder: upload the gold file.")
         gold = _upload_slot("gold", "Gold file", key=key)
-        return (gold.name, f"upload {gold.name}", list(gold.sentences)) if gold else None
+        return (gold.name, f"upload {gold.name}", list(gold.sentences), gold.digest, None) if gold else None
     names = list(splits)
     if st.session_state.get(state.AN_GOLD_SPLIT) not in names:
         st.session_state[state.AN_GOLD_SPLIT] = st.session_state.get(state.SPLIT) or names[0]
     name = str(st.selectbox("Gold split", names, key=state.AN_GOLD_SPLIT))
-    return name, splits[name], loading.read_dataset(splits[name])
+    path = splits[name]
+    return name, path, loading.read_dataset(path), str(loading.file_stamp(path)), path
 
 
 def pick(*, key: str) -> analysis.Analysis | None:
@@ -93,13 +95,13 @@ def pick(*, key: str) -> analysis.Analysis | None:
         col.text_input(
             f"Name of system {slot}", key=f"{key}_name_{slot}", placeholder=preds[slot].name.rsplit(".", 1)[0]
         )  # type: ignore[union-attr]
-    name, source, sentences = gold
+    name, source, sentences, version, path = gold
     digests = [up.digest for up in preds.values() if up is not None]
-    return analysis.build(
-        key=sources._digest(source, digests, [s[0] for s in systems]),
+    return analysis.build(  # the key holds the gold's version: a new file under the same name is read anew
+        key=sources._digest(source, version, digests, [s[0] for s in systems]),
         gold_name=name,
         gold_source=source,
         gold=sentences,
         systems=systems,
-        symmetric_labels=loading.symmetric_labels(source if not source.startswith("upload ") else None),
+        symmetric_labels=loading.symmetric_labels(path),
     )

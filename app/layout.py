@@ -93,12 +93,6 @@ class Lines:
         return min(self.x[i] for i in ids), max(self.x[i] + self.width[i] for i in ids)
 
 
-def _token_x(tokens: Sequence[str]) -> tuple[list[float], list[float]]:
-    """Left x and width of each token on one unwrapped line."""
-    lines = layout_tokens(tokens, max_width=float("inf"))
-    return lines.x, lines.width
-
-
 def layout_tokens(
     tokens: Sequence[str], *, max_width: float, keep_together: Sequence[tuple[int, int]] = ()
 ) -> Lines:

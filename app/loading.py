@@ -22,7 +22,7 @@ from typing import Any
 
 import streamlit as st
 
-from enpar.schema import DataError, Sentence, read_jsonl
+from enpar.schema import DataError, Sentence
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
 MAX_DEPTH = 5  # how deep under the runs folder to look for checkpoints
@@ -318,68 +318,7 @@ def read_dataset(path: str | Path) -> list[Sentence]:
     return _read_dataset(str(path), file_stamp(path))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _read_predictions(path: str, stamp: float) -> list[Sentence]:
-    return read_jsonl(path)
-
-
-def read_predictions(path: str | Path) -> list[Sentence]:
-    """A predictions.jsonl (canonical records)."""
-    if not Path(path).exists():
-        raise DataError("file not found", path=path)
-    return _read_predictions(str(path), file_stamp(path))
-
-
 def symmetric_labels(dataset_path: str | Path | None) -> frozenset[str]:
     from enpar.datasets import symmetric_labels_for
 
     return symmetric_labels_for(dataset_path) if dataset_path else frozenset()
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _report(
-    gold_path: str,
-    gold_stamp: float,
-    pred_paths: tuple[str, ...],
-    pred_stamps: tuple[float, ...],
-    names: tuple[str, ...],
-    symmetric: str,
-    convention: str,
-    n_bootstrap: int,
-) -> dict[str, Any]:
-    from enpar import metrics
-
-    gold = read_dataset(gold_path)
-    preds = [read_predictions(p) for p in pred_paths]
-    return metrics.report(
-        gold,
-        preds[0],
-        vs=preds[1] if len(preds) > 1 else None,
-        names=names,
-        symmetric=symmetric,
-        symmetric_labels=symmetric_labels(gold_path),
-        breakdown_convention=convention,
-        n_bootstrap=n_bootstrap,
-    )
-
-
-def compute_report(
-    gold_path: str,
-    pred_paths: list[str],
-    names: list[str],
-    *,
-    symmetric: str,
-    convention: str,
-    n_bootstrap: int,
-) -> dict[str, Any]:
-    """metrics.report for one system or two on a gold split, cached by files and options."""
-    return _report(
-        gold_path,
-        file_stamp(gold_path),
-        tuple(pred_paths),
-        tuple(file_stamp(p) for p in pred_paths),
-        tuple(names),
-        symmetric,
-        convention,
-        n_bootstrap,
-    )

@@ -39,13 +39,11 @@ def build_views(
     gold: Sequence[Sentence] | None,
     strict: bool,
     symmetric_labels: frozenset[str],
-    rows: Sequence[int] | None = None,
 ) -> list[list[render.View]]:
-    """Per sentence (all, or those in `rows`): the view of A, of B (marked against each other and gold),
-    and of gold."""
+    """Per sentence: the view of A, of B (marked against each other and gold), and of gold."""
     n = max((len(v) for v in systems.values() if v), default=0)
     out = []
-    for i in range(n) if rows is None else rows:
+    for i in range(n):
         row = []
         for name in SYSTEMS:
             preds = systems.get(name)
@@ -70,15 +68,9 @@ def build_views(
 
 
 def system_counts(
-    systems: dict[str, list[Sentence]],
-    *,
-    titles: dict[str, str],
-    gold: Sequence[Sentence] | None,
-    strict: bool,
-    symmetric_labels: frozenset[str],
+    views: list[list[render.View]], systems: dict[str, list[Sentence]], *, titles: dict[str, str]
 ) -> dict[str, dict[str, int]]:
     """Marks counted per system (correct / spurious / missed, found by one only), never summed over A+B."""
-    views = build_views(systems, titles=titles, gold=gold, strict=strict, symmetric_labels=symmetric_labels)
     return {
         name: render.count_marks(v for row in views for v in row if v.title == titles.get(name, name))
         for name in systems
@@ -149,13 +141,13 @@ def show_comparison(
         help="Off: side by side.",
     )
     opts = {"titles": titles, "gold": gold, "strict": strict, "symmetric_labels": symmetric_labels}
-    counts = system_counts(usable, **opts)
+    views = build_views(usable, **opts)  # once: counted, then drawn (a page of them) or tabled
+    counts = system_counts(views, usable, titles=titles)
     st.caption(
         f"{n} sentence{'s' if n != 1 else ''} · "
         + summary(usable, counts, titles=titles, with_gold=gold is not None)
     )
     if mode == "Table":
-        views = build_views(usable, **opts)
         rows = [
             r for row in views for v in row for r in render.entities_and_relations_rows(v, system=v.title)
         ]
@@ -164,7 +156,7 @@ def show_comparison(
         show_html(render.legend_html(with_gold=gold is not None, with_other=len(usable) > 1))
         start = _pager(n, key=key)
         shown = range(start, min(start + PAGE_SIZE, n))
-        for i, row in zip(shown, build_views(usable, rows=shown, **opts), strict=True):
+        for i, row in zip(shown, views[shown.start : shown.stop], strict=True):
             draw_row(row, number=i + 1, notes=(captions or {}).get(i, []), stacked=stacked)
     _downloads(usable, titles=titles, key=key, file_name=download_name)
 

@@ -46,15 +46,10 @@ class Step:
 
 def find_pretrained(root: Path | None = None) -> Path | None:
     """The newest pre-trained ENPAR checkpoint (kind "pretrain") under checkpoints/, if any."""
-    found = []
-    for config in (root or PROJECT_ROOT / "checkpoints").glob("**/config.json"):
-        try:
-            kind = json.loads(config.read_text(encoding="utf-8")).get("kind")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if kind == "pretrain" and (config.parent / "model.safetensors").exists():
-            found.append(config.parent)
-    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+    from app.loading import find_checkpoints  # here: `python -m app.starter` runs without Streamlit's pages
+
+    found = [c for c in find_checkpoints(root or PROJECT_ROOT / "checkpoints") if c.kind == "pretrain"]
+    return Path(max(found, key=lambda c: c.stamp).path) if found else None
 
 
 def plan(data: Path, out: Path, *, init: Path | None, epochs: int = EPOCHS) -> list[Step]:

@@ -175,8 +175,6 @@ def frame() -> None:
         run_store()
     )  # once per script run: close runs whose worker vanished while the app was down
     sidebar()
-    # Load the chosen pair and spaCy in the background now, so the first Compare does not wait for them.
-    loading.warm_up([st.session_state.get(state.CKPT_A), st.session_state.get(state.CKPT_B)])
 
 
 def _keep_valid(key: str, options: list[str], default: str | None) -> None:

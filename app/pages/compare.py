@@ -123,6 +123,9 @@ def page() -> None:
     pair = ui.require_pair()
     if pair is None:
         return
+    # Load the pair and spaCy in the background as the page opens (metric-only pages stay light), so the
+    # first Compare does not wait for them.
+    loading.warm_up(list(pair))
     titles = {n: f"{n}: {ui.checkpoint_label(c)}" for n, c in zip(sentences.SYSTEMS, pair, strict=True)}
     source = st.segmented_control(
         "Input", ["Paste text", "Dataset sentence"], key=state.CMP_SOURCE, required=True
