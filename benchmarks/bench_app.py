@@ -7,7 +7,7 @@ script runs through AppTest (entrypoint, sidebar, Compare page, prediction of A 
 Cold (each in a fresh Python process, so imports, model loading and spaCy are all paid):
 - baseline, serial: the paste is there on the first page run, so the first run loads everything itself;
   the clock runs from process start to the drawn result;
-- warm-up: the first page run shows the page (the Compare page starts `loading.warm_up(A, B)` in the background),
+- warm-up: the first page run shows the page (Compare starts `loading.warm_up(A, B)` in the background),
   then the user clicks Compare at once, and (in another fresh process) after --think seconds; the clock
   runs from the click to the drawn result (the target: < 5 s). Process start to page shown is reported.
 Warm (one process, models loaded; median of --repeats, interleaved):
@@ -92,7 +92,7 @@ def cold_child(mode: str, think: float) -> dict[str, float]:
     shown = time.perf_counter() - T0
     from app import loading
 
-    loading.warm_up([at.session_state[A_KEY], at.session_state[B_KEY]])  # what the Compare page does (idempotent)
+    loading.warm_up([at.session_state[A_KEY], at.session_state[B_KEY]])  # as Compare does (idempotent)
     time.sleep(think)
     at.session_state[TEXT_KEY] = paste(0)
     click = timed(at.run)

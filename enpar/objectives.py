@@ -26,12 +26,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from enpar.encoders import FF, EnparEncoder, _init_linear
+from enpar.pretrain_instances import MLM
 
 if TYPE_CHECKING:
     from enpar.pretrain_data import TaskBatch
 
 N_PERMUTATIONS = 120
-MLM = "mlm"
 # the encoder checkpoint's MLM head (BERT family) -> MepHead's parameter names
 _BERT_MLM_HEAD = {
     "cls.predictions.transform.dense.weight": "transform.linear.weight",

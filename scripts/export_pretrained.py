@@ -12,7 +12,6 @@ fp16 holds the weights to ~3 significant digits; fine-tuning copies them into it
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -25,9 +24,8 @@ KEEP = "encoder."
 
 
 def export(src: Path, dst: Path, max_mb: float) -> dict[str, object]:
-    from safetensors.torch import save_file
-
-    from enpar.checkpoint import CONFIG, WEIGHTS, load_checkpoint
+    from enpar.checkpoint import CONFIG, FORMAT, WEIGHTS, _sha256, load_checkpoint
+    from enpar.storage import save_tensors, write_json
 
     ckpt = load_checkpoint(src, kind="pretrain")
     state = {
@@ -39,21 +37,21 @@ def export(src: Path, dst: Path, max_mb: float) -> dict[str, object]:
         raise SystemExit(f"error: {src / WEIGHTS}: no {KEEP}* tensors to export")
     tmp = dst.with_name(dst.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(WEIGHTS, "*.partial"))
-    save_file(state, str(tmp / WEIGHTS), metadata={"format": "enpar-checkpoint", "kind": "pretrain"})
+    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(WEIGHTS))
+    save_tensors(tmp / WEIGHTS, state, metadata={"format": FORMAT, "kind": "pretrain"})
     size_mb = (tmp / WEIGHTS).stat().st_size / 1e6
     if size_mb > max_mb:
         shutil.rmtree(tmp)
         raise SystemExit(f"error: {size_mb:.1f} MB of weights is over --max-mb {max_mb}")
     config = json.loads((tmp / CONFIG).read_text(encoding="utf-8"))
-    config["sha256"] = {WEIGHTS: hashlib.sha256((tmp / WEIGHTS).read_bytes()).hexdigest()}
+    config["sha256"] = {WEIGHTS: _sha256(tmp / WEIGHTS)}
     config.setdefault("extra", {})["export"] = {
         "from": str(src),
         "dtype": "float16",
         "tensors": len(state),
         "dropped": sorted({k.split(".")[1] for k in ckpt.state_dict if not k.startswith(KEEP)}),
     }
-    (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    write_json(tmp / CONFIG, config)
     if dst.exists():
         shutil.rmtree(dst)
     tmp.rename(dst)

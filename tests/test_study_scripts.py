@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from studio_helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_verdict_words_follow_the_interval() -> None:
-    report = _script("study_report")
+    report = load_script("study_report")
     assert report.interval([0.02, 0.03, 0.025, 0.028])["verdict"] == "gain"
     assert report.interval([-0.02, -0.03, -0.025, -0.028])["verdict"] == "loss"
     assert report.interval([0.02, -0.01, 0.015, -0.02])["verdict"] == "no detectable difference"
@@ -31,7 +22,7 @@ def test_verdict_words_follow_the_interval() -> None:
 
 
 def test_subset_by_document(tmp_path: Path) -> None:
-    subset = _script("subset_docs")
+    subset = load_script("subset_docs")
     source = tmp_path / "train.json"
     docs = [{"doc_key": f"d{i}", "sentences": [["a"]] * (i + 1)} for i in range(20)]
     source.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
@@ -51,7 +42,7 @@ def test_subset_by_document(tmp_path: Path) -> None:
 
 
 def test_committed_split_is_ten_percent_of_scierc_train(shared_data: Path) -> None:
-    subset = _script("subset_docs")
+    subset = load_script("subset_docs")
     keys = [k for _, k in subset.read_list(ROOT / "splits" / "scierc-train-10pct.txt")]
     train = {k for k, _ in subset.read_docs(shared_data / "scierc" / "train.json")}
     assert len(keys) == len(set(keys)) == round(0.1 * len(train)) and set(keys) <= train
