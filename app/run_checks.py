@@ -89,7 +89,17 @@ def checkpoint_name(path: str | Path) -> str:
 
 
 def file_digest(path: str | Path) -> str:
-    """sha256 of a data file ('' when unreadable): a gold edit makes earlier scores stale."""
+    """sha256 of a data file ('' when unreadable): a gold edit makes earlier scores stale. Cached per
+    file version like check_dataset, since the Runs page asks on every rerun for every finished run."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return _file_digest(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
